@@ -1,0 +1,9 @@
+"""SlowFast 8×8, ResNet-50 (release: configs/Kinetics/SLOWFAST_8x8_R50.yaml)."""
+
+from slowfast_jax import config_lib
+
+
+def get_config():
+  model = config_lib.model_config(
+      arch='slowfast', depth=50, num_frames=32, alpha=4, fusion_kernel=7)
+  return config_lib.kinetics_config(model, sampling_rate=2)

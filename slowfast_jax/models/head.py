@@ -1,0 +1,65 @@
+"""The classification head: pool each pathway, concatenate, classify.
+
+Each pathway is average-pooled with a fixed window sized for the training crop
+(stride 1), as in the release. At the training crop the pooled map is 1×1×1;
+at a larger test crop (e.g. 256 for a 224 model) it has several positions,
+and the release applies the classifier at every position, takes a softmax per
+position and averages the probabilities. `per_position_logits` returns the
+classifier output at every position; the reductions are below.
+"""
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+def pooled_map(features: jax.Array, window: Sequence[int]) -> jax.Array:
+  """Average-pools `(batch, T, H, W, C)` with `window`, stride 1, no padding."""
+  if any(size < w for size, w in zip(features.shape[1:4], window)):
+    raise ValueError(
+        f"The head's pooling window {tuple(window)} (time, height, width), "
+        f"sized for model.train_crop_size and model.num_frames, is larger "
+        f"than the final feature map {features.shape[1:4]}: the input clip is "
+        "smaller than the model was configured for.")
+  return nn.avg_pool(features, tuple(window), strides=(1, 1, 1),
+                     padding="VALID")
+
+
+class Head(nn.Module):
+  """Per-pathway average pool → concat → dropout → Dense, at every position.
+
+  Attributes:
+    num_classes: classifier outputs.
+    pool_windows: `(time, height, width)` pooling window per pathway.
+    dropout_rate: dropout before the classifier, in training only.
+  """
+  num_classes: int
+  pool_windows: Sequence[Sequence[int]]
+  dropout_rate: float = 0.5
+
+  @nn.compact
+  def __call__(self, pathway_features: Sequence[jax.Array],
+               train: bool = False) -> jax.Array:
+    """Pathway features `(batch, T_p, H, W, C_p)` → `(batch, t, h, w, classes)`."""
+    pooled = [pooled_map(f.astype(jnp.float32), w)
+              for f, w in zip(pathway_features, self.pool_windows)]
+    x = jnp.concatenate(pooled, axis=-1)
+    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    return nn.Dense(self.num_classes,
+                    kernel_init=nn.initializers.normal(0.01),
+                    name="projection")(x)
+
+
+def logits_from_positions(per_position: jax.Array) -> jax.Array:
+  """`(batch, t, h, w, classes)` → `(batch, classes)`: the mean over positions.
+
+  At the training crop there is one position, so these are the logits.
+  """
+  return per_position.mean(axis=(1, 2, 3))
+
+
+def probabilities_from_positions(per_position: jax.Array) -> jax.Array:
+  """The release's eval output: softmax at each position, then the mean."""
+  return jax.nn.softmax(per_position, axis=-1).mean(axis=(1, 2, 3))

@@ -1,0 +1,32 @@
+"""The stem of one pathway: conv (kt×7×7, stride 1×2×2), BN, ReLU, max-pool."""
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from slowfast_jax.models.conv import Conv3D
+from slowfast_jax.models.norm import BatchNorm
+
+
+def max_pool_3x3_stride2(x: jax.Array) -> jax.Array:
+  """Spatial max-pool 1×3×3, stride 1×2×2, padding 0×1×1 (pads with −inf)."""
+  return nn.max_pool(x, (1, 3, 3), strides=(1, 2, 2),
+                     padding=((0, 0), (1, 1), (1, 1)))
+
+
+class Stem(nn.Module):
+  """`(batch, time, H, W, 3)` → `(batch, time, H/4, W/4, features)`."""
+  features: int
+  temporal_kernel: int
+  bn: functools.partial = BatchNorm
+  conv_impl: str = "auto"
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    x = Conv3D(self.features, (self.temporal_kernel, 7, 7), (1, 2, 2),
+               impl=self.conv_impl, dtype=self.dtype, name="conv")(x)
+    x = nn.relu(self.bn(name="bn")(x, train))
+    return max_pool_3x3_stride2(x)
