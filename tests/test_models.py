@@ -1,0 +1,202 @@
+"""Model family: parameter counts, FLOPs, heads, fusions and input checks."""
+
+import numpy as np
+import optax
+import pytest
+
+import jax
+import jax.numpy as jnp
+from slowfast_jax import models
+from slowfast_jax import summary
+from slowfast_jax.models import norm
+
+from model_configs import load_preset
+from model_configs import PRESETS
+from model_configs import tiny_model_config
+
+# The release's parameter counts (release_facts.md §1.11, measured there).
+RELEASE_PARAMS = {
+    "slowfast_4x16_r50": 34_480_216,
+    "slowfast_8x8_r50": 34_566_488,
+    "slowfast_nln_8x8_r50": 41_838_680,
+    "slowfast_8x8_r101_50_50": 53_774_808,
+    "slowfast_8x8_r101_101_101": 62_826_968,
+    "slowfast_16x8_r101_50_50": 53_774_808,
+    "slowfast_nln_16x8_r101_50_50": 60_080_088,
+    "slow_4x16_r50": 32_454_096,
+    "slow_8x8_r50": 32_454_096,
+    "c2d_8x8_r50": 24_327_632,
+    "i3d_8x8_r50": 28_043_472,
+    "i3d_nln_8x8_r50": 35_401_936,
+}
+# The paper's GFLOPs × views, one view (Feichtenhofer et al., Table 2/3).
+PAPER_GFLOPS = {
+    "slowfast_4x16_r50": 36.1,
+    "slowfast_8x8_r50": 65.7,
+    "slowfast_8x8_r101_50_50": 106.0,
+    "slowfast_16x8_r101_50_50": 213.0,
+}
+
+
+def test_every_release_preset_is_covered():
+  assert sorted(RELEASE_PARAMS) == PRESETS
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_parameter_count_equals_release(preset):
+  assert summary.model_summary(load_preset(preset))["params"] == \
+      RELEASE_PARAMS[preset]
+
+
+@pytest.mark.parametrize("preset", sorted(PAPER_GFLOPS))
+def test_gflops_within_one_percent_of_paper(preset):
+  gflops = summary.model_summary(load_preset(preset))["gflops"]
+  assert abs(gflops - PAPER_GFLOPS[preset]) / PAPER_GFLOPS[preset] < 0.01
+
+
+def test_summary_stage_shapes_at_test_crop():
+  shapes = summary.model_summary(load_preset("slowfast_8x8_r50"))
+  assert shapes["stage_shapes"]["res5"] == [(1, 8, 8, 8, 2048),
+                                             (1, 32, 8, 8, 256)]
+  assert shapes["stage_shapes"]["stem"] == [(1, 8, 64, 64, 64),
+                                             (1, 32, 64, 64, 8)]
+
+
+def _init(model_config, crop, batch=2, seed=0):
+  model = models.build_model(model_config)
+  rng = np.random.RandomState(seed)
+  inputs = [jnp.asarray(rng.randn(*s), jnp.float32)
+            for s in models.input_shapes(model_config, crop, batch)]
+  variables = jax.jit(model.init)(jax.random.PRNGKey(seed), inputs)
+  return model, variables, inputs
+
+
+def _randomize_stats(variables, seed=1):
+  """Non-trivial BN scales and statistics, so every branch contributes."""
+  leaves, tree = jax.tree.flatten(variables)
+  rng = np.random.RandomState(seed)
+  leaves = [jnp.asarray(rng.uniform(0.5, 1.5, x.shape), x.dtype)
+            if x.ndim == 1 else x for x in leaves]
+  return jax.tree.unflatten(tree, leaves)
+
+
+def test_head_returns_logits_at_train_crop_and_probabilities_when_larger():
+  config = tiny_model_config("slowfast_8x8_r50", crop=32, frames=8)
+  model, variables, inputs = _init(config, crop=32)
+  variables = _randomize_stats(variables)
+  apply = jax.jit(model.apply,
+                  static_argnames=("train", "probabilities", "mutable"))
+  logits = apply(variables, inputs)
+  assert logits.shape == (2, 10)
+  np.testing.assert_allclose(apply(variables, inputs, probabilities=True),
+                             jax.nn.softmax(logits), atol=1e-6)
+
+  larger = [jnp.asarray(np.random.RandomState(3).randn(
+      *s), jnp.float32) for s in models.input_shapes(config, 64, 2)]
+  probs = apply(variables, larger)
+  # 64 px is a 2×2 map of positions (pool window 1×1 at a 32-px train crop):
+  # the mean of per-position softmaxes, not the softmax of the mean logits.
+  assert probs.shape == (2, 10)
+  np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+  mean_logits, _ = apply(variables, larger, train=True,
+                         rngs={"dropout": jax.random.PRNGKey(0)},
+                         mutable=("batch_stats",))
+  assert not np.allclose(probs, jax.nn.softmax(mean_logits), atol=1e-3)
+
+
+@pytest.mark.parametrize("fusion", ["time_strided_conv", "time_to_channel",
+                                    "time_strided_sample"])
+def test_each_fusion_trains_one_step_and_changes_the_loss(fusion):
+  config = tiny_model_config("slowfast_8x8_r50", width=8, crop=32, frames=8)
+  config.fusion = fusion
+  config.bn_group_size = 0
+  model, variables, inputs = _init(config, crop=32)
+  labels = jnp.array([1, 7])
+  tx = optax.sgd(0.5)
+
+  def loss_fn(params, batch_stats):
+    logits, state = model.apply(
+        {"params": params, "batch_stats": batch_stats}, inputs, train=True,
+        rngs={"dropout": jax.random.PRNGKey(0)}, mutable=["batch_stats"])
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    return loss.mean(), state["batch_stats"]
+
+  @jax.jit
+  def step(params, batch_stats, opt_state):
+    (loss, batch_stats), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(params, batch_stats)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), batch_stats, loss
+
+  params, batch_stats = variables["params"], variables["batch_stats"]
+  new_params, _, loss_before = step(params, batch_stats, tx.init(params))
+  loss_after, _ = jax.jit(loss_fn)(new_params, batch_stats)
+  assert np.isfinite(loss_before) and np.isfinite(loss_after)
+  assert abs(float(loss_after) - float(loss_before)) > 1e-4
+  if fusion == "time_strided_conv":
+    assert "fuse1" in params
+  else:
+    assert not any(k.startswith("fuse") for k in params)
+
+
+def test_fusion_widths_follow_the_paper():
+  # Slow res2 block 0 input: 8 (stem) + fused Fast channels (Fast stem: 1).
+  expected_in = {"time_strided_conv": 8 + 2, "time_to_channel": 8 + 4,
+                 "time_strided_sample": 8 + 1}
+  for fusion, width in expected_in.items():
+    config = tiny_model_config("slowfast_8x8_r50", crop=32, frames=8)
+    config.fusion = fusion
+    model = models.build_model(config)
+    inputs = [jax.ShapeDtypeStruct(s, jnp.float32)
+              for s in models.input_shapes(config, 32, 1)]
+    variables = jax.eval_shape(
+        lambda x, m=model: m.init(jax.random.PRNGKey(0), x), inputs)
+    kernel = variables["params"]["slow_res2"]["block0"]["conv_a"]["kernel"]
+    assert kernel.shape[-2] == width, fusion
+
+
+def test_time_to_channel_packs_consecutive_frames():
+  from slowfast_jax.models import fusion
+  fast = jnp.arange(1 * 8 * 1 * 1 * 2, dtype=jnp.float32).reshape(1, 8, 1, 1, 2)
+  packed = fusion.time_to_channel(fast, alpha=4)
+  assert packed.shape == (1, 2, 1, 1, 8)
+  np.testing.assert_array_equal(packed[0, 1, 0, 0], np.arange(8, 16))
+
+
+def test_grouped_batch_norm_statistics_match_numpy():
+  x = np.random.RandomState(0).randn(8, 2, 3, 3, 4).astype(np.float32)
+  mean, var = norm.grouped_moments(jnp.asarray(x), group_size=4)
+  groups = x.reshape(2, 4, 2, 3, 3, 4)
+  np.testing.assert_allclose(mean, groups.mean(axis=(1, 2, 3, 4)), atol=1e-6)
+  np.testing.assert_allclose(var, groups.var(axis=(1, 2, 3, 4)), atol=1e-5)
+  with pytest.raises(ValueError, match="bn_group_size"):
+    norm.grouped_moments(jnp.asarray(x[:6]), group_size=4)
+
+
+def test_wrong_inputs_give_clear_errors():
+  config = tiny_model_config("slowfast_8x8_r50", crop=32, frames=8)
+  model = models.build_model(config)
+  slow, fast = [jnp.zeros(s) for s in models.input_shapes(config, 32, 1)]
+  with pytest.raises(ValueError, match="2 pathway input"):
+    model.init(jax.random.PRNGKey(0), [fast])
+  with pytest.raises(ValueError, match="alpha"):
+    model.init(jax.random.PRNGKey(0), [slow, fast[:, :6]])
+  with pytest.raises(ValueError, match="pooling window"):
+    model.init(jax.random.PRNGKey(0), [slow[:, :1], fast[:, :4]])
+  config.arch = "x3d"
+  with pytest.raises(ValueError, match="model.arch"):
+    models.build_model(config)
+
+
+def test_release_init_zeroes_final_block_bn_and_scales_classifier():
+  config = tiny_model_config("slowfast_8x8_r50", crop=32, frames=8)
+  _, variables, _ = _init(config, crop=32)
+  params = variables["params"]
+  assert np.all(params["slow_res2"]["block0"]["bn_c"]["scale"] == 0)
+  assert np.all(params["slow_res2"]["block0"]["bn_a"]["scale"] == 1)
+  assert np.all(params["fuse1"]["bn"]["scale"] == 1)
+  kernel = np.asarray(params["head"]["projection"]["kernel"])
+  assert 0.005 < kernel.std() < 0.02
+  conv = np.asarray(params["slow_res4"]["block0"]["conv_b"]["kernel"])
+  fan_out = 3 * 3 * conv.shape[-1]
+  assert abs(conv.std() / np.sqrt(2 / fan_out) - 1) < 0.1
