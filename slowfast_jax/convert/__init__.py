@@ -10,10 +10,12 @@ from slowfast_jax.convert.formats import CheckpointFormatError
 from slowfast_jax.convert.load import CheckpointMismatchError
 from slowfast_jax.convert.load import ConversionReport
 from slowfast_jax.convert.load import convert_checkpoint
+from slowfast_jax.convert.load import convert_tensors
 from slowfast_jax.convert.load import load_torch_checkpoint
 from slowfast_jax.convert.safe_pickle import UnsafePickleError
 
 __all__ = [
     "CheckpointFormatError", "CheckpointMismatchError", "ConversionReport",
-    "UnsafePickleError", "convert_checkpoint", "load_torch_checkpoint",
+    "UnsafePickleError", "convert_checkpoint", "convert_tensors",
+    "load_torch_checkpoint",
 ]

@@ -40,6 +40,7 @@ class SourceTensors:
   """The named tensors of a checkpoint file, as float numpy arrays.
 
   Attributes:
+    path: the file read.
     file_format: `TORCH_ZIP`, `TORCH_LEGACY` or `CAFFE2_PICKLE`.
     tensors: name → array (state-dict names, or Caffe2 blob names).
     is_caffe2: `tensors` are Caffe2 blob names.
@@ -48,6 +49,7 @@ class SourceTensors:
     extras: other top-level entries that are not tensors (e.g. `epoch`,
       `cfg` of a `.pyth`), kept for reporting.
   """
+  path: str
   file_format: str
   tensors: dict[str, np.ndarray]
   is_caffe2: bool
@@ -149,4 +151,4 @@ def read_tensors(path: str | epath.Path) -> SourceTensors:
       raise CheckpointFormatError(
           f"{path}: entry {name!r} is a {type(value).__name__}, not a tensor.")
     tensors[name] = _to_numpy(value)
-  return SourceTensors(file_format, tensors, is_caffe2, container_key, extras)
+  return SourceTensors(str(path), file_format, tensors, is_caffe2, container_key, extras)

@@ -160,16 +160,34 @@ def _init_head(targets: dict[str, target.TargetVariable],
 def convert_checkpoint(
     path: str | epath.Path,
     model_config: ml_collections.ConfigDict,
+    **kwargs,
+) -> tuple[dict[str, Any], ConversionReport]:
+  """Reads a release checkpoint file into Flax variables, with a report.
+
+  Args:
+    path: PySlowFast `.pyth`, Caffe2 `.pkl`, or pytorchvideo state dict; the
+      format is detected from the content, and nothing in the file is run.
+    model_config: `config.model` of the preset the checkpoint was trained with.
+    **kwargs: `num_classes`, `head`, `rng`; see `convert_tensors`.
+
+  Returns:
+    (`{'params': ..., 'batch_stats': ...}` of numpy arrays, report).
+  """
+  return convert_tensors(formats.read_tensors(path), model_config, **kwargs)
+
+
+def convert_tensors(
+    source: formats.SourceTensors,
+    model_config: ml_collections.ConfigDict,
     *,
     num_classes: int | None = None,
     head: str = "keep",
     rng: jax.Array | None = None,
 ) -> tuple[dict[str, Any], ConversionReport]:
-  """Reads a release checkpoint into Flax variables, with a report.
+  """Maps the tensors of a read checkpoint onto the model's variables.
 
   Args:
-    path: PySlowFast `.pyth`, Caffe2 `.pkl`, or pytorchvideo state dict; the
-      format is detected from the content.
+    source: what `formats.read_tensors` read.
     model_config: `config.model` of the preset the checkpoint was trained with.
     num_classes: build the classifier with this many classes instead of
       `model_config.num_classes` (e.g. 600 for a Kinetics-600 checkpoint).
@@ -190,7 +208,7 @@ def convert_checkpoint(
   if num_classes is not None:
     model_config = ml_collections.ConfigDict(model_config.to_dict())
     model_config.num_classes = num_classes
-  source = formats.read_tensors(path)
+  path = source.path
   report = ConversionReport(str(path), source.file_format, "", source.container_key)
   if isinstance(source.extras.get("cfg"), str):
     report.source_cfg = source.extras["cfg"]

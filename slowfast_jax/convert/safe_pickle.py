@@ -20,6 +20,9 @@ _ALLOWED_GLOBALS = frozenset({
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"),
+    # Pickle protocol 5 rebuilds arrays from a byte buffer.
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     # Protocol 2 pickles written by Python 3 store bytes as

@@ -1,0 +1,54 @@
+"""The PyTorch release's reference files (`../shared/reference/pyslowfast/`).
+
+Each tiny reference `<preset>_tiny[_crop96]` has a `.pyth` and a Caffe2 `.pkl`
+with the same weights and an `_io.npz` with the inputs and the release's eval
+output; they were built from the preset with width 8, 10 classes, 64-px
+training crop and 16 frames (see the directory's README).
+"""
+
+import pathlib
+
+import numpy as np
+import pytest
+
+from model_configs import tiny_model_config
+
+REFERENCE_DIR = (pathlib.Path(__file__).resolve().parents[2] / "shared" /
+                 "reference" / "pyslowfast")
+FULL_MODEL_KEYS_DIR = REFERENCE_DIR / "full_model_keys"
+REFERENCES = sorted(p.name[:-len("_io.npz")]
+                    for p in REFERENCE_DIR.glob("*_tiny*_io.npz"))
+
+requires_references = pytest.mark.skipif(
+    not REFERENCES, reason=f"no reference files in {REFERENCE_DIR}")
+
+
+def preset_of(reference: str) -> str:
+  """`slowfast_8x8_r50_tiny_crop96` → `slowfast_8x8_r50`."""
+  return reference.split("_tiny")[0]
+
+
+def tiny_config(reference: str):
+  """The `model` config the reference was built with."""
+  return tiny_model_config(preset_of(reference), width=8, classes=10, crop=64,
+                           frames=16)
+
+
+def inputs_and_output(reference: str) -> tuple[list[np.ndarray], np.ndarray]:
+  """Pathway inputs, channels-last `(N, T, H, W, C)`, Slow first; eval output."""
+  io = np.load(REFERENCE_DIR / f"{reference}_io.npz")
+  pathways = [io[f"arr_{i}"].transpose(0, 2, 3, 4, 1)
+              for i in range(2) if f"arr_{i}" in io]
+  return pathways, io["output"]
+
+
+def read_manifest(path: pathlib.Path) -> list[tuple[str, tuple[int, ...], list[str]]]:
+  """(name, torch shape, other columns) of each line of a `*_keys.tsv`."""
+  rows = []
+  for line in path.read_text().splitlines():
+    if not line.strip() or line.startswith("#"):
+      continue
+    name, shape, *rest = line.split("\t")
+    dims = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
+    rows.append((name, dims, rest))
+  return rows

@@ -1,0 +1,62 @@
+"""Checkpoint directories: save/restore of variables and metadata."""
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from slowfast_jax import checkpoint
+
+
+def _variables(value: float) -> dict:
+  return {
+      "params": {"head": {"projection": {
+          "kernel": np.full((4, 3), value, np.float32),
+          "bias": np.zeros(3, np.float32)}}},
+      "batch_stats": {"slow_stem": {"bn": {
+          "mean": np.full(4, value, np.float32),
+          "var": np.ones(4, np.float32)}}},
+  }
+
+
+def _assert_same(restored, expected):
+  jax.tree.map(np.testing.assert_array_equal, restored, expected)
+
+
+def test_round_trip_with_metadata(tmp_path):
+  metadata = {"model": {"arch": "slowfast", "num_classes": 3},
+              "class_names": ["a", "b", "c"], "source": {"path": "x.pkl"}}
+  checkpoint.save_variables(tmp_path / "ckpt", _variables(1.5), metadata=metadata)
+  variables, restored_metadata = checkpoint.restore_variables(tmp_path / "ckpt")
+  _assert_same(variables, _variables(1.5))
+  assert restored_metadata == metadata
+
+
+def test_latest_step_by_default_and_explicit_steps(tmp_path):
+  checkpoint.save_variables(tmp_path, _variables(1.0), step=0)
+  checkpoint.save_variables(tmp_path, _variables(2.0), step=10,
+                            metadata={"step": 10})
+  variables, metadata = checkpoint.restore_variables(tmp_path)
+  _assert_same(variables, _variables(2.0))
+  assert metadata == {"step": 10}
+  variables, metadata = checkpoint.restore_variables(tmp_path, step=0)
+  _assert_same(variables, _variables(1.0))
+  assert metadata == {}
+
+
+def test_reads_training_directories_with_more_items(tmp_path):
+  """Training writes extra items (e.g. `opt_state`) next to `variables`."""
+  with ocp.CheckpointManager(tmp_path) as manager:
+    manager.save(7, args=ocp.args.Composite(
+        variables=ocp.args.StandardSave(_variables(3.0)),
+        opt_state=ocp.args.StandardSave({"momentum": np.ones(5, np.float32)}),
+        metadata=ocp.args.JsonSave({"epoch": 1})))
+    manager.wait_until_finished()
+  variables, metadata = checkpoint.restore_variables(tmp_path)
+  _assert_same(variables, _variables(3.0))
+  assert metadata == {"epoch": 1}
+
+
+def test_empty_directory_is_a_clear_error(tmp_path):
+  with pytest.raises(FileNotFoundError, match="No checkpoint steps"):
+    checkpoint.restore_variables(tmp_path)

@@ -1,0 +1,62 @@
+"""`python -m slowfast_jax.convert` end to end on a tiny release checkpoint."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+
+from slowfast_jax import checkpoint
+from slowfast_jax import convert
+
+import convert_references as refs
+
+REFERENCE = "slowfast_8x8_r50_tiny"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+pytestmark = refs.requires_references
+
+
+def _run(*args) -> subprocess.CompletedProcess:
+  command = [
+      sys.executable, "-m", "slowfast_jax.convert",
+      "--config", "configs/slowfast_8x8_r50.py",
+      # The reference's tiny variant of the preset.
+      "--config.model.width_per_group=8", "--config.model.num_classes=10",
+      "--config.model.train_crop_size=64", "--config.model.num_frames=16",
+      *args]
+  return subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                        check=False, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+
+
+def test_writes_a_restorable_checkpoint_and_refuses_to_overwrite(tmp_path):
+  source = refs.REFERENCE_DIR / f"{REFERENCE}.pkl"
+  output = tmp_path / "converted"
+  result = _run("--checkpoint", str(source), "--output", str(output))
+  assert result.returncode == 0, result.stderr
+  assert "Caffe2 pickle" in result.stdout
+  assert "converted: 552 tensors" in result.stdout
+  assert "ignored (not weights): 3: conv1_w_momentum, lr, model_iter" in result.stdout
+
+  variables, metadata = checkpoint.restore_variables(output)
+  expected = convert.load_torch_checkpoint(source, refs.tiny_config(REFERENCE))
+  jax.tree.map(np.testing.assert_array_equal, variables, expected)
+  assert metadata["model"]["num_classes"] == 10
+  assert metadata["model"]["width_per_group"] == 8
+  assert metadata["source"]["format"] == "Caffe2 pickle"
+  assert metadata["class_names"] is None
+
+  again = _run("--checkpoint", str(source), "--output", str(output))
+  assert again.returncode != 0
+  assert "is not empty; pass --overwrite" in again.stderr
+
+  names_file = tmp_path / "classes.txt"
+  names_file.write_text("".join(f"class {i}\n" for i in range(10)))
+  replaced = _run("--checkpoint", str(refs.REFERENCE_DIR / f"{REFERENCE}.pyth"),
+                  "--output", str(output), "--overwrite",
+                  "--class-names", str(names_file))
+  assert replaced.returncode == 0, replaced.stderr
+  _, metadata = checkpoint.restore_variables(output)
+  assert metadata["source"]["format"] == "torch zip"
+  assert metadata["class_names"][9] == "class 9"

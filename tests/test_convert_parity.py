@@ -1,0 +1,110 @@
+"""Converted release checkpoints give the release's outputs in the JAX model."""
+
+import functools
+
+import jax
+import numpy as np
+import pytest
+import torch
+
+from slowfast_jax import convert
+from slowfast_jax import models
+
+import convert_references as refs
+from model_configs import load_preset
+import torch_stubs
+
+TOLERANCE = 1e-4  # fp32, absolute, on probabilities / logits.
+
+
+@functools.cache
+def _compiled_apply(reference: str):
+  """A jitted eval-mode forward of the reference's model, shared by formats."""
+  model = models.build_model(refs.tiny_config(reference))
+  return jax.jit(functools.partial(model.apply, train=False))
+
+
+@refs.requires_references
+@pytest.mark.parametrize("extension", ["pyth", "pkl"])
+@pytest.mark.parametrize("reference", refs.REFERENCES)
+def test_release_checkpoint_gives_release_output(reference, extension):
+  config = refs.tiny_config(reference)
+  path = refs.REFERENCE_DIR / f"{reference}.{extension}"
+  variables = convert.load_torch_checkpoint(path, config)
+  pathways, expected = refs.inputs_and_output(reference)
+
+  scores = np.asarray(_compiled_apply(reference)(variables, pathways))
+  if pathways[0].shape[2] == config.train_crop_size:
+    # At the training crop the model returns logits; the release's eval output
+    # is their softmax.
+    scores = np.asarray(jax.nn.softmax(scores, axis=-1))
+  # At a larger crop it returns the release's output itself (softmax at each
+  # position of the head's map, averaged).
+  assert scores.shape == expected.shape
+  np.testing.assert_allclose(scores, expected, rtol=0, atol=TOLERANCE)
+
+
+@refs.requires_references
+@pytest.mark.parametrize("reference", refs.REFERENCES)
+def test_pyth_and_caffe2_pkl_give_identical_variables(reference):
+  config = refs.tiny_config(reference)
+  from_pyth, pyth_report = convert.convert_checkpoint(
+      refs.REFERENCE_DIR / f"{reference}.pyth", config)
+  from_pkl, pkl_report = convert.convert_checkpoint(
+      refs.REFERENCE_DIR / f"{reference}.pkl", config)
+  jax.tree.map(np.testing.assert_array_equal, from_pyth, from_pkl)
+  assert pyth_report.naming == "pyslowfast"
+  assert pkl_report.naming == "caffe2"
+  # The optimizer blobs the release's Caffe2 files carry are reported.
+  assert "lr" in pkl_report.ignored and "model_iter" in pkl_report.ignored
+  assert any("momentum" in name for name in pkl_report.ignored)
+  assert pyth_report.num_dropped_buffers > 0  # num_batches_tracked
+
+
+def _randomize_batch_norms(net: torch.nn.Module) -> None:
+  """Random BN statistics and affine parameters, so BN is not the identity."""
+  for module in net.modules():
+    if isinstance(module, torch.nn.BatchNorm3d):
+      module.running_mean.normal_(0.0, 0.1)
+      module.running_var.uniform_(0.5, 1.5)
+      module.weight.data.uniform_(0.25, 0.75)
+      module.bias.data.normal_(0.0, 0.1)
+
+
+def test_pytorchvideo_slowfast_r50_gives_its_output(tmp_path):
+  """Hub `slowfast_r50` (random weights) at 64 px × 8 frames: same logits.
+
+  The hub head pools with (8, 7, 7) / (32, 7, 7) for 224-px, 32-frame clips;
+  here it gets the windows the JAX model derives for 64 px and 8 frames. The
+  hub head returns the mean of the logits over the pooled map (no softmax);
+  with one position that is the logits, which the JAX model returns at its
+  training crop.
+  """
+  hub = torch_stubs.import_pytorchvideo_hub()
+  torch.manual_seed(0)
+  net = hub.slowfast_r50(pretrained=False,
+                         head_pool_kernel_sizes=((2, 2, 2), (8, 2, 2)))
+  _randomize_batch_norms(net)
+  with torch.no_grad():
+    net.blocks[6].proj.weight.normal_(0.0, 0.05)  # Logits of a few units.
+    net.blocks[6].proj.bias.normal_(0.0, 0.1)
+  net.eval()
+  rng = np.random.RandomState(0)
+  fast = rng.randn(1, 3, 8, 64, 64).astype(np.float32)
+  slow = fast[:, :, ::4].copy()
+  with torch.no_grad():
+    expected = net([torch.from_numpy(slow), torch.from_numpy(fast)]).numpy()
+  path = tmp_path / "slowfast_r50.pyth"
+  torch.save(net.state_dict(), path)
+
+  config = load_preset("slowfast_8x8_r50").model
+  config.num_frames = 8
+  config.train_crop_size = 64
+  variables, report = convert.convert_checkpoint(path, config)
+  assert report.naming == "pytorchvideo"
+  model = models.build_model(config)
+  logits = jax.jit(functools.partial(model.apply, train=False))(
+      variables, [slow.transpose(0, 2, 3, 4, 1), fast.transpose(0, 2, 3, 4, 1)])
+  assert np.abs(expected).max() > 0.5  # The comparison is not of near-zeros.
+  np.testing.assert_allclose(np.asarray(logits), expected, rtol=0,
+                             atol=TOLERANCE)
