@@ -60,3 +60,15 @@ def test_writes_a_restorable_checkpoint_and_refuses_to_overwrite(tmp_path):
   _, metadata = checkpoint.restore_variables(output)
   assert metadata["source"]["format"] == "torch zip"
   assert metadata["class_names"][9] == "class 9"
+
+
+def test_class_count_mismatch_is_an_error_and_writes_nothing(tmp_path):
+  output = tmp_path / "converted"
+  result = _run("--config.model.num_classes=400",
+                "--checkpoint", str(refs.REFERENCE_DIR / f"{REFERENCE}.pyth"),
+                "--output", str(output))
+  assert result.returncode == 1
+  assert "classifier has 10 classes but the model has num_classes=400" in \
+      result.stderr
+  assert "Traceback" not in result.stderr
+  assert not output.exists()

@@ -9,6 +9,7 @@ import torch
 
 from slowfast_jax import convert
 from slowfast_jax import models
+from slowfast_jax.models import head as head_lib
 
 import convert_references as refs
 from model_configs import load_preset
@@ -71,14 +72,23 @@ def _randomize_batch_norms(net: torch.nn.Module) -> None:
       module.bias.data.normal_(0.0, 0.1)
 
 
+def _output_and_per_position_logits(model, variables, pathways):
+  """Eval output, and the classifier output at each position of the head's map."""
+  output, state = model.apply(
+      variables, pathways, train=False, mutable=["intermediates"],
+      capture_intermediates=lambda module, _: isinstance(module, head_lib.Head))
+  return output, state["intermediates"]["head"]["__call__"][0]
+
+
 def test_pytorchvideo_slowfast_r50_gives_its_output(tmp_path):
-  """Hub `slowfast_r50` (random weights) at 64 px × 8 frames: same logits.
+  """Hub `slowfast_r50` (random weights), 8 frames at 64 and 96 px: same logits.
 
   The hub head pools with (8, 7, 7) / (32, 7, 7) for 224-px, 32-frame clips;
   here it gets the windows the JAX model derives for 64 px and 8 frames. The
-  hub head returns the mean of the logits over the pooled map (no softmax);
-  with one position that is the logits, which the JAX model returns at its
-  training crop.
+  hub head returns the mean of the logits over the pooled map (no softmax):
+  at 64 px (one position) those are the logits the JAX model returns; at
+  96 px (2×2 positions) the JAX model returns the release's softmax average,
+  and the hub's output is the mean of its per-position logits.
   """
   hub = torch_stubs.import_pytorchvideo_hub()
   torch.manual_seed(0)
@@ -89,11 +99,6 @@ def test_pytorchvideo_slowfast_r50_gives_its_output(tmp_path):
     net.blocks[6].proj.weight.normal_(0.0, 0.05)  # Logits of a few units.
     net.blocks[6].proj.bias.normal_(0.0, 0.1)
   net.eval()
-  rng = np.random.RandomState(0)
-  fast = rng.randn(1, 3, 8, 64, 64).astype(np.float32)
-  slow = fast[:, :, ::4].copy()
-  with torch.no_grad():
-    expected = net([torch.from_numpy(slow), torch.from_numpy(fast)]).numpy()
   path = tmp_path / "slowfast_r50.pyth"
   torch.save(net.state_dict(), path)
 
@@ -102,9 +107,21 @@ def test_pytorchvideo_slowfast_r50_gives_its_output(tmp_path):
   config.train_crop_size = 64
   variables, report = convert.convert_checkpoint(path, config)
   assert report.naming == "pytorchvideo"
-  model = models.build_model(config)
-  logits = jax.jit(functools.partial(model.apply, train=False))(
-      variables, [slow.transpose(0, 2, 3, 4, 1), fast.transpose(0, 2, 3, 4, 1)])
-  assert np.abs(expected).max() > 0.5  # The comparison is not of near-zeros.
-  np.testing.assert_allclose(np.asarray(logits), expected, rtol=0,
-                             atol=TOLERANCE)
+  forward = jax.jit(functools.partial(_output_and_per_position_logits,
+                                      models.build_model(config)))
+  rng = np.random.RandomState(0)
+  for crop in (64, 96):
+    fast = rng.randn(1, 3, 8, crop, crop).astype(np.float32)
+    slow = fast[:, :, ::4].copy()
+    with torch.no_grad():
+      expected = net([torch.from_numpy(slow), torch.from_numpy(fast)]).numpy()
+    assert np.abs(expected).max() > 0.5  # Not a comparison of near-zeros.
+    pathways = [slow.transpose(0, 2, 3, 4, 1), fast.transpose(0, 2, 3, 4, 1)]
+    output, per_position = forward(variables, pathways)
+    assert per_position.shape[1:4] == ((1, 1, 1) if crop == 64 else (1, 2, 2))
+    np.testing.assert_allclose(
+        np.asarray(head_lib.logits_from_positions(per_position)), expected,
+        rtol=0, atol=TOLERANCE)
+    if crop == 64:  # The model's own output: logits at the training crop.
+      np.testing.assert_allclose(np.asarray(output), expected, rtol=0,
+                                 atol=TOLERANCE)

@@ -9,6 +9,8 @@ detected from the file's content. The output is step 0 of a directory that
 Config fields can be overridden as usual, e.g. `--config.model.num_frames=16`.
 """
 
+import sys
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -17,7 +19,9 @@ import jax
 from ml_collections import config_flags
 
 from slowfast_jax import checkpoint
+from slowfast_jax.convert import formats
 from slowfast_jax.convert import load
+from slowfast_jax.convert import safe_pickle
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Preset the checkpoint was trained with (configs/NAME.py).")
@@ -65,10 +69,15 @@ def main(argv):
   class_names = None
   if _CLASS_NAMES.value:
     class_names = _read_class_names(_CLASS_NAMES.value, config.model.num_classes)
-  variables, report = load.convert_checkpoint(
-      _CHECKPOINT.value, config.model,
-      head="reinit" if _NEW_HEAD.value else "keep",
-      rng=jax.random.key(_SEED.value))
+  try:
+    variables, report = load.convert_checkpoint(
+        _CHECKPOINT.value, config.model,
+        head="reinit" if _NEW_HEAD.value else "keep",
+        rng=jax.random.key(_SEED.value))
+  except (load.CheckpointMismatchError, formats.CheckpointFormatError,
+          safe_pickle.UnsafePickleError) as e:
+    print(f"Error: {e}", file=sys.stderr)  # The message says it all.
+    return 1
   print(report.summary())
 
   metadata = {
@@ -81,6 +90,7 @@ def main(argv):
           "naming": report.naming,
           "head": report.head,
           "ignored": report.ignored,
+          "dropped_head": report.dropped_head,
           "cfg_yaml": report.source_cfg,
       },
   }

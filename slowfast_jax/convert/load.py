@@ -44,7 +44,8 @@ class ConversionReport:
   num_tensors: int = 0             # Flax variables filled from the file.
   num_params: int = 0              # Values in 'params' (all, incl. a new head).
   num_batch_stats: int = 0         # Values in 'batch_stats'.
-  ignored: list[str] = dataclasses.field(default_factory=list)
+  ignored: list[str] = dataclasses.field(default_factory=list)  # Not weights.
+  dropped_head: list[str] = dataclasses.field(default_factory=list)
   num_dropped_buffers: int = 0     # num_batches_tracked
   head: str = "converted"
   source_cfg: str | None = None    # The `.pyth`'s YAML config, if present.
@@ -63,9 +64,11 @@ class ConversionReport:
     if self.ignored:
       lines.append(f"  ignored (not weights): {len(self.ignored)}: "
                    + ", ".join(self.ignored))
+    if self.dropped_head:
+      lines.append("  dropped (old classifier): " + ", ".join(self.dropped_head))
     if self.num_dropped_buffers:
-      lines.append(f"  dropped: {self.num_dropped_buffers} num_batches_tracked "
-                   "buffers (unused in eval)")
+      lines.append(f"  skipped: {self.num_dropped_buffers} num_batches_tracked "
+                   "buffers (the Flax BatchNorm has none)")
     return "\n".join(lines)
 
 
@@ -219,7 +222,7 @@ def convert_tensors(
   if head == "reinit":
     for name in HEAD_NAMES:
       if name in canonical:
-        report.ignored.append(canonical.pop(name)[0])
+        report.dropped_head.append(canonical.pop(name)[0])
     values.update(_init_head(targets, rng if rng is not None else jax.random.key(0)))
     report.head = (f"new classifier with {model_config.num_classes} classes "
                    "(checkpoint's classifier dropped)")

@@ -6,6 +6,8 @@ every future layer covered without hand-written lists.
 """
 
 import dataclasses
+import functools
+import json
 
 import flax
 import jax
@@ -63,6 +65,12 @@ def abstract_variables(model_config: ml_collections.ConfigDict) -> dict:
 def target_variables(model_config: ml_collections.ConfigDict
                      ) -> dict[str, TargetVariable]:
   """PySlowFast state-dict name → the Flax variable it fills, for every variable."""
+  return dict(_target_variables(model_config.to_json(sort_keys=True)))
+
+
+@functools.lru_cache(maxsize=16)  # Tracing a full-size model takes a second.
+def _target_variables(model_config_json: str) -> dict[str, TargetVariable]:
+  model_config = ml_collections.ConfigDict(json.loads(model_config_json))
   targets = {}
   for collection, tree in abstract_variables(model_config).items():
     for path, leaf in flax.traverse_util.flatten_dict(tree).items():
