@@ -62,7 +62,9 @@ def main(argv):
     raise app.UsageError("--config, --checkpoint and --output are required.")
   output = epath.Path(_OUTPUT.value)
   if output.exists() and any(output.iterdir()) and not _OVERWRITE.value:
-    raise app.UsageError(f"{output} is not empty; pass --overwrite to replace it.")
+    print(f"Error: {output} is not empty; pass --overwrite to replace it.",
+          file=sys.stderr)
+    return 1
 
   if _NUM_CLASSES.value is not None:
     config.model.num_classes = _NUM_CLASSES.value

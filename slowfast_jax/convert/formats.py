@@ -71,7 +71,12 @@ def sniff_format(path: str | epath.Path) -> str:
 
 
 def _load_torch(path: epath.Path) -> Any:
-  import torch  # pylint: disable=g-import-not-at-top  (only needed here)
+  try:
+    import torch  # pylint: disable=g-import-not-at-top  (only needed here)
+  except ImportError as e:
+    raise CheckpointFormatError(
+        f"{path} is a torch file; reading it needs PyTorch (CPU is enough: "
+        "pip install torch). Caffe2 .pkl files do not.") from e
   try:
     with path.open("rb") as f:
       return torch.load(f, map_location="cpu", weights_only=True)
