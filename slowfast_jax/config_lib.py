@@ -12,8 +12,6 @@ import ml_collections
 # Stage depths (res2, res3, res4, res5) by ResNet depth.
 STAGE_DEPTHS = {18: (2, 2, 2, 2), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 
-ARCHS = ("slowfast", "slow", "c2d", "i3d")
-FUSIONS = ("time_strided_conv", "time_to_channel", "time_strided_sample")
 
 
 def model_config(
@@ -29,7 +27,7 @@ def model_config(
   """The `model` section: architecture of one release preset.
 
   Args:
-    arch: one of `ARCHS`.
+    arch: one of `slowfast_jax.models.ARCHS`.
     depth: ResNet depth, 50 or 101.
     num_frames: frames of the clip fed to the network: the Fast pathway's
       frames for `slowfast` (the Slow pathway gets `num_frames // alpha`), the

@@ -6,7 +6,7 @@ import ml_collections
 from slowfast_jax.models.video_resnet import pathway_names
 from slowfast_jax.models.video_resnet import VideoResNet
 
-ARCHS = ("slowfast", "slow", "c2d", "i3d")
+ARCHS = ("slowfast", "slow", "c2d", "c2d_nopool", "i3d")
 
 
 def build_model(model_config: ml_collections.ConfigDict, **overrides) -> VideoResNet:

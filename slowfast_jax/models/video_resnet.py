@@ -25,15 +25,19 @@ SPATIAL_STRIDES = (1, 2, 2, 2)  # res2..res5
 # stage a per-pathway list that is repeated over the blocks
 # (the release's _TEMPORAL_KERNEL_BASIS).
 STEM_TEMPORAL_KERNELS = {
-    "slowfast": (1, 5), "slow": (1,), "c2d": (1,), "i3d": (5,)}
+    "slowfast": (1, 5), "slow": (1,), "c2d": (1,), "c2d_nopool": (1,),
+    "i3d": (5,)}
 STAGE_TEMPORAL_KERNELS = {
     "slowfast": (((1,), (3,)), ((1,), (3,)), ((3,), (3,)), ((3,), (3,))),
     "slow": (((1,),), ((1,),), ((3,),), ((3,),)),
     "c2d": (((1,),), ((1,),), ((1,),), ((1,),)),
+    "c2d_nopool": (((1,),), ((1,),), ((1,),), ((1,),)),
     "i3d": (((3,),), ((3, 1),), ((3, 1),), ((1, 3),)),
 }
-# C2D and I3D halve time with a 2×1×1 max-pool after res2.
-TEMPORAL_POOL_AFTER_RES2 = {"slowfast": 1, "slow": 1, "c2d": 2, "i3d": 2}
+# C2D and I3D halve time with a 2×1×1 max-pool after res2; the model zoo's
+# C2D (C2D_NOPOOL_8x8_R50) does not.
+TEMPORAL_POOL_AFTER_RES2 = {"slowfast": 1, "slow": 1, "c2d": 2,
+                            "c2d_nopool": 1, "i3d": 2}
 
 
 def pathway_names(arch: str) -> tuple[str, ...]:
@@ -53,6 +57,8 @@ def block_temporal_kernels(basis: Sequence[int], num_blocks: int,
 
 class VideoResNet(nn.Module):
   """SlowFast / Slow / C2D / I3D ResNet; see `slowfast_jax.config_lib`.
+
+  `arch` is one of `slowfast`, `slow`, `c2d`, `c2d_nopool`, `i3d`.
 
   Call with a list of pathway clips, each `(batch, time, height, width, 3)`
   float32 and normalized: `[slow, fast]` for SlowFast (Fast has α× the
