@@ -5,8 +5,14 @@ Layout (an orbax `CheckpointManager` directory, local or `gs://`):
     DIR/<step>/variables/   {'params', 'batch_stats'}   (orbax StandardSave)
     DIR/<step>/metadata/    JSON: model config, class names, source, ...
 
-Training adds more items per step (e.g. `opt_state`); `restore_variables`
-reads only the two above, so it works on any of these directories.
+Training (`training_manager`, `save_training_state`) adds two items per step:
+
+    DIR/<step>/opt_state/   the optax state                  (StandardSave)
+    DIR/<step>/train_meta/  JSON: step, RNG key, input position, epoch
+
+`restore_variables` reads only `variables` and `metadata`, so it works on any
+of these directories (evaluation and fine-tuning restore a training
+checkpoint that way).
 """
 
 from typing import Any
@@ -16,6 +22,10 @@ import orbax.checkpoint as ocp
 
 VARIABLES = "variables"
 METADATA = "metadata"
+OPT_STATE = "opt_state"
+TRAIN_META = "train_meta"
+# The validation metric that picks the best checkpoint (kept besides the last K).
+BEST_METRIC = "val_top1"
 
 
 def _manager(directory: epath.PathLike, create: bool = False
@@ -63,3 +73,60 @@ def restore_variables(directory: epath.PathLike, *, step: int | None = None
   variables = dict(restored[VARIABLES])
   metadata = dict(restored[METADATA]) if has_metadata else {}
   return variables, metadata
+
+
+def training_manager(directory: epath.PathLike, *, keep_last: int,
+                     async_save: bool = True) -> ocp.CheckpointManager:
+  """The training run's manager: keeps the last `keep_last` steps + the best.
+
+  The best is the step with the highest `BEST_METRIC` among the steps saved
+  with metrics (`save_training_state(..., metrics=...)`); steps saved without
+  metrics are kept only while they are among the last `keep_last`.
+  Saves are asynchronous unless `async_save=False`: the arrays are copied to
+  host memory before `save` returns and written in the background.
+  """
+  policies = ocp.checkpoint_managers
+  preservation = policies.AnyPreservationPolicy([
+      policies.LatestN(n=keep_last),
+      policies.BestN(get_metric_fn=lambda metrics: metrics[BEST_METRIC], n=1,
+                     keep_checkpoints_without_metrics=False),
+  ])
+  options = ocp.CheckpointManagerOptions(
+      create=True, enable_async_checkpointing=async_save,
+      preservation_policy=preservation, cleanup_tmp_directories=True)
+  return ocp.CheckpointManager(epath.Path(directory), options=options)
+
+
+def save_training_state(manager: ocp.CheckpointManager, step: int, *,
+                        variables: dict[str, Any], opt_state: Any,
+                        train_meta: dict[str, Any], metadata: dict[str, Any],
+                        metrics: dict[str, float] | None = None) -> None:
+  """Saves one training step (all items); `metrics` rank it for "best"."""
+  args = ocp.args.Composite(**{
+      VARIABLES: ocp.args.StandardSave(variables),
+      OPT_STATE: ocp.args.StandardSave(opt_state),
+      TRAIN_META: ocp.args.JsonSave(train_meta),
+      METADATA: ocp.args.JsonSave(metadata),
+  })
+  manager.save(step, args=args, metrics=metrics, force=True)
+
+
+def restore_training_state(manager: ocp.CheckpointManager, step: int, *,
+                           variables: Any, opt_state: Any
+                           ) -> tuple[Any, Any, dict[str, Any]]:
+  """Reads `(variables, opt_state, train_meta)` of `step`.
+
+  Args:
+    manager: from `training_manager`.
+    step: the step to read.
+    variables, opt_state: targets with the wanted structure, e.g. trees of
+      `jax.ShapeDtypeStruct` with shardings on the current mesh; the arrays
+      come back with those shardings, whatever devices saved them.
+  """
+  args = ocp.args.Composite(**{
+      VARIABLES: ocp.args.StandardRestore(variables),
+      OPT_STATE: ocp.args.StandardRestore(opt_state),
+      TRAIN_META: ocp.args.JsonRestore(),
+  })
+  restored = manager.restore(step, args=args)
+  return restored[VARIABLES], restored[OPT_STATE], dict(restored[TRAIN_META])

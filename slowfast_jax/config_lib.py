@@ -130,8 +130,11 @@ def kinetics_config(model: ml_collections.ConfigDict,
 
   config.log_every_steps = 50
   config.eval_every_epochs = 10
-  config.checkpoint_every_steps = 1000
-  config.keep_checkpoints = 3
+  config.eval_every_steps = 0  # If > 0, overrides eval_every_epochs.
+  config.checkpoint_every_steps = 1000  # Also saved at each eval and the end.
+  config.keep_checkpoints = 3  # The last K, plus the best by val top-1.
+  config.async_checkpoints = True
+  config.inject_nan_at_step = 0  # Test aid: NaN loss at this step (0 = off).
   config.init_from = ""
   config.init_head = "keep"  # "keep" or "reinit" (new class count).
   config.profile = False

@@ -1,0 +1,170 @@
+"""Config checks that run before anything is compiled or read.
+
+A bad config should fail in a second with one message naming the field, not
+after minutes of compilation with an XLA shape error.
+"""
+
+import importlib.util
+import pathlib
+
+from etils import epath
+import ml_collections
+
+from slowfast_jax import models
+
+CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
+DTYPES = ("float32", "bfloat16")
+INIT_HEADS = ("keep", "reinit")
+# Datasets that need no `data_dir`: the test/bench aid and the demo (whose
+# directory is created on first use).
+FAKE_DATASET = "fake"
+
+
+class ConfigError(ValueError):
+  """A config field has a value training cannot run with."""
+
+
+def available_presets() -> list[str]:
+  """Names of `configs/*.py` next to the package (source checkouts)."""
+  return sorted(p.stem for p in CONFIG_DIR.glob("*.py")
+                if not p.stem.startswith("_"))
+
+
+def check_config_file(path: str) -> None:
+  """Fails with the list of presets when `--config` names no file.
+
+  Args:
+    path: the `--config` value, possibly with a `:override` suffix.
+  """
+  file_path = path.split(":", 1)[0]
+  if file_path and not pathlib.Path(file_path).is_file():
+    raise ConfigError(
+        f"--config={path}: no such config file. Presets: "
+        + ", ".join(f"configs/{name}.py" for name in available_presets()))
+
+
+def _require(condition: bool, message: str) -> None:
+  if not condition:
+    raise ConfigError(message)
+
+
+def validate_model(model: ml_collections.ConfigDict) -> None:
+  """Checks `config.model` (architecture, frames, dtype)."""
+  _require(model.arch in models.ARCHS,
+           f"config.model.arch={model.arch!r} is not one of {models.ARCHS}.")
+  _require(model.depth in (50, 101),
+           f"config.model.depth={model.depth}; expected 50 or 101.")
+  _require(model.dtype in DTYPES,
+           f"config.model.dtype={model.dtype!r}; expected one of {DTYPES}.")
+  if model.arch == "slowfast":
+    _require(model.num_frames % model.alpha == 0,
+             f"config.model.num_frames={model.num_frames} is not divisible by "
+             f"config.model.alpha={model.alpha} (the Slow pathway takes every "
+             "alpha-th frame).")
+    _require(model.width_per_group % model.beta_inv == 0,
+             f"config.model.width_per_group={model.width_per_group} is not "
+             f"divisible by config.model.beta_inv={model.beta_inv} (the Fast "
+             "pathway's width).")
+  _require(model.train_crop_size >= 32,
+           f"config.model.train_crop_size={model.train_crop_size}; the "
+           "network downsamples 32x, so it must be at least 32.")
+  _require(model.bn_group_size >= 0,
+           f"config.model.bn_group_size={model.bn_group_size} must be >= 0.")
+
+
+def validate_batch(config: ml_collections.ConfigDict, *, device_count: int,
+                   process_count: int) -> None:
+  """Checks the global batch against the devices and BatchNorm groups."""
+  batch = config.global_batch_size
+  _require(batch > 0, f"config.global_batch_size={batch} must be positive.")
+  _require(batch % device_count == 0,
+           f"config.global_batch_size={batch} is not divisible by the "
+           f"{device_count} devices (every device takes an equal share).")
+  _require(batch % process_count == 0,
+           f"config.global_batch_size={batch} is not divisible by the "
+           f"{process_count} hosts.")
+  group = config.model.bn_group_size
+  per_device = batch // device_count
+  if 0 < group < batch:
+    _require(batch % group == 0,
+             f"config.model.bn_group_size={group} does not divide "
+             f"config.global_batch_size={batch}.")
+    # Groups must not straddle devices unevenly: each device holds whole
+    # groups, or each group spans whole devices.
+    _require(per_device % group == 0 or group % per_device == 0,
+             f"config.model.bn_group_size={group} does not align with the "
+             f"{per_device} clips per device (global batch {batch} over "
+             f"{device_count} devices); use a divisor or a multiple of "
+             f"{per_device}.")
+  eval_batch = config.eval.batch_size
+  _require(eval_batch > 0 and eval_batch % device_count == 0,
+           f"config.eval.batch_size={eval_batch} is not a positive multiple "
+           f"of the {device_count} devices.")
+
+
+def validate_data(config: ml_collections.ConfigDict) -> None:
+  """Checks crops and that the dataset exists (after the demo's generation)."""
+  data = config.data
+  _require(data.train_crop_size == config.model.train_crop_size,
+           f"config.data.train_crop_size={data.train_crop_size} differs from "
+           f"config.model.train_crop_size={config.model.train_crop_size}.")
+  if data.name == FAKE_DATASET:
+    return
+  _require(bool(data.data_dir),
+           f"config.data.data_dir is not set (dataset {data.name!r}); point "
+           "it at the directory `python -m slowfast_jax.data.prepare` wrote.")
+  dataset_dir = epath.Path(data.data_dir) / data.name
+  _require(dataset_dir.exists(),
+           f"config.data.data_dir={data.data_dir}: dataset "
+           f"{data.name!r} not found ({dataset_dir} does not exist); prepare "
+           "it with `python -m slowfast_jax.data.prepare` or fix "
+           "config.data.name / config.data.data_dir.")
+
+
+def validate_schedule(config: ml_collections.ConfigDict) -> None:
+  optim = config.optim
+  _require(config.num_epochs > 0,
+           f"config.num_epochs={config.num_epochs} must be positive.")
+  _require(0 <= optim.warmup_epochs <= config.num_epochs,
+           f"config.optim.warmup_epochs={optim.warmup_epochs} must be in "
+           f"[0, config.num_epochs={config.num_epochs}].")
+  _require(optim.base_batch_size > 0,
+           f"config.optim.base_batch_size={optim.base_batch_size} must be "
+           "positive.")
+  _require(config.checkpoint_every_steps >= 0,
+           f"config.checkpoint_every_steps={config.checkpoint_every_steps} "
+           "must be >= 0 (0: only at the end).")
+  _require(config.keep_checkpoints >= 1,
+           f"config.keep_checkpoints={config.keep_checkpoints} must be >= 1.")
+  _require(config.log_every_steps >= 1,
+           f"config.log_every_steps={config.log_every_steps} must be >= 1.")
+
+
+def validate_init(config: ml_collections.ConfigDict) -> None:
+  _require(config.init_head in INIT_HEADS,
+           f"config.init_head={config.init_head!r}; expected one of "
+           f"{INIT_HEADS}.")
+  if config.init_from:
+    _require(epath.Path(config.init_from).exists(),
+             f"config.init_from={config.init_from}: no such checkpoint "
+             "directory.")
+
+
+def validate_config(config: ml_collections.ConfigDict, *, device_count: int,
+                    process_count: int = 1) -> None:
+  """All checks; raises `ConfigError` naming the first bad field."""
+  validate_model(config.model)
+  validate_batch(config, device_count=device_count,
+                 process_count=process_count)
+  validate_data(config)
+  validate_schedule(config)
+  validate_init(config)
+
+
+def load_config_file(path: str) -> ml_collections.ConfigDict:
+  """`get_config()` of a config file (for tools and tests)."""
+  check_config_file(path)
+  spec = importlib.util.spec_from_file_location("config_file", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
