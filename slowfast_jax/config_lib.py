@@ -93,6 +93,10 @@ def data_config() -> ml_collections.ConfigDict:
   c.mean = [0.45, 0.45, 0.45]
   c.std = [0.225, 0.225, 0.225]
   c.random_flip = True
+  # Single-view validation during training: "random" = the release's
+  # train-style random window/scale/crop/flip (seeded), "center" = the
+  # deterministic test-style view (first window, centre crop).
+  c.val_view = "random"
   c.shuffle_buffer = 1024
   c.num_parallel_calls = -1  # tf.data.AUTOTUNE
   return c

@@ -1,0 +1,276 @@
+r"""Training-input throughput: pre-decoded TFDS clips vs on-the-fly PyAV decoding.
+
+  python bench/input_pipeline.py [--videos 12] [--seconds 10] [--clips 96]
+
+Both sides produce the same training clips of SlowFast 8x8 (32 frames,
+sampling rate 2 at 30 fps, scale jitter [256, 320], crop 224, flip):
+
+* pre-decoded: `slowfast_jax.data.pipeline.make_train_dataset` on the videos
+  prepared by `slowfast_jax.data.prepare` (JPEG frames, short side 320);
+* on the fly: what the release's PyAV loader does per clip: open the mp4,
+  seek to the random window (release `pyav_decode_stream`: seek 1024 ticks
+  before, decode to the window's end), convert frames to RGB, take the
+  release's linspace indices, then the same scale/crop/flip function, in
+  `--workers` processes (the release's DataLoader workers).
+
+Source videos are synthetic H.264 (moving textured objects, a panning camera
+and sensor-like noise) at short side 320, so both sides read the same pixels.
+Everything is read from the page cache; both sides get the same cores. Prints
+a table and writes JSON (default `bench/results/input_pipeline.json`).
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# pylint: disable=g-import-not-at-top
+from slowfast_jax.data import sampling
+from slowfast_jax.data import synthetic
+
+NUM_FRAMES, SAMPLING_RATE, TARGET_FPS = 32, 2, 30
+JITTER, CROP = (256, 320), 224
+
+
+def natural_like_video(rng, height, width, num_frames):
+  """Camera pan over a textured scene, moving objects, sensor noise."""
+  scene_h, scene_w = height + num_frames, width + 2 * num_frames
+  scene = 128 + 60 * synthetic.smooth_texture(rng, scene_h, scene_w, cell=24)
+  scene += 25 * synthetic.smooth_texture(rng, scene_h, scene_w, cell=4)
+  objects = []
+  for _ in range(5):
+    size = int(rng.integers(30, 80))
+    texture = 128 + 100 * synthetic.smooth_texture(rng, size, size, cell=6)
+    objects.append((texture, rng.uniform(0, height), rng.uniform(0, width),
+                    rng.uniform(-3, 3), rng.uniform(-3, 3)))
+  frames = np.empty((num_frames, height, width, 3), np.uint8)
+  for t in range(num_frames):
+    frame = scene[t // 2:t // 2 + height, t:t + width].copy()
+    for texture, y, x, vy, vx in objects:
+      size = texture.shape[0]
+      y0 = int(y + vy * t) % (height - size)
+      x0 = int(x + vx * t) % (width - size)
+      frame[y0:y0 + size, x0:x0 + size] = texture
+    frame += rng.normal(0, 3, frame.shape)
+    frames[t] = np.clip(frame, 0, 255).astype(np.uint8)
+  return frames
+
+
+def make_sources(folder, count, seconds, height, width):
+  os.makedirs(folder, exist_ok=True)
+  lines = []
+  for i in range(count):
+    path = os.path.join(folder, f"video{i:03d}.mp4")
+    if not os.path.exists(path):
+      rng = np.random.default_rng(i)
+      frames = natural_like_video(rng, height, width,
+                                  int(seconds * TARGET_FPS))
+      synthetic.write_video(path, frames, TARGET_FPS, crf=23)
+    lines.append(f"video{i:03d}.mp4 {i % 4}\n")
+  with open(os.path.join(folder, "train.csv"), "w") as f:
+    f.writelines(lines)
+  return os.path.join(folder, "train.csv")
+
+
+# ---- On-the-fly baseline (runs in worker processes). ----
+
+_tf = None
+
+
+def _init_worker():
+  global _tf
+  os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+  import tensorflow as tf
+  tf.config.threading.set_intra_op_parallelism_threads(1)
+  tf.config.threading.set_inter_op_parallelism_threads(1)
+  _tf = tf
+
+
+def pyav_clip(task):
+  """One training clip decoded on the fly, as the release's PyAV path."""
+  import av
+  from slowfast_jax.data import transforms
+  path, seed = task
+  rng = np.random.default_rng(seed)
+  with av.open(path) as container:
+    stream = container.streams.video[0]
+    fps = float(stream.average_rate)
+    frames_length = stream.frames
+    window = sampling.clip_size(NUM_FRAMES, SAMPLING_RATE, TARGET_FPS, fps)
+    delta = max(frames_length - window, 0)
+    start_idx = rng.uniform(0, delta)
+    end_idx = start_idx + window - 1
+    timebase = stream.duration / frames_length
+    start_pts, end_pts = int(start_idx * timebase), int(end_idx * timebase)
+    container.seek(max(start_pts - 1024, 0), any_frame=False, backward=True,
+                   stream=stream)
+    frames = {}
+    for frame in container.decode(stream):
+      if frame.pts < start_pts:
+        continue
+      frames[frame.pts] = frame
+      if frame.pts > end_pts:
+        break
+    rgb = np.stack([frames[pts].to_ndarray(format="rgb24")
+                    for pts in sorted(frames)])
+  # Release: the decoded segment is sampled from its own start.
+  clip = rgb[sampling.clip_indices_np(0.0, window, NUM_FRAMES, len(rgb))]
+  out = transforms.train_augment(
+      _tf.constant(clip), jitter_scales=JITTER, crop_size=CROP, flip=True,
+      seed=_tf.constant([seed, 0], _tf.int64))
+  return out.numpy()
+
+
+def bench_on_the_fly(paths, clips, workers, warmup):
+  context = multiprocessing.get_context("spawn")
+  tasks = [(paths[i % len(paths)], i) for i in range(warmup + clips)]
+  with context.Pool(workers, initializer=_init_worker) as pool:
+    pool.map(pyav_clip, tasks[:warmup], chunksize=1)
+    start = time.perf_counter()
+    checksum = 0
+    for clip in pool.imap_unordered(pyav_clip, tasks[warmup:], chunksize=1):
+      assert clip.shape == (NUM_FRAMES, CROP, CROP, 3), clip.shape
+      checksum += int(clip[0, 0, 0, 0])
+    seconds = time.perf_counter() - start
+  return clips / seconds, seconds
+
+
+def bench_pre_decoded(data_dir, name, clips, batch_size, warmup_batches):
+  from slowfast_jax import config_lib
+  from slowfast_jax.data import pipeline
+  config = config_lib.kinetics_config(
+      config_lib.model_config(num_frames=NUM_FRAMES, alpha=4))
+  config.data.name = name
+  config.data.data_dir = data_dir
+  config.data.sampling_rate = SAMPLING_RATE
+  config.data.shuffle_buffer = 64
+  config.global_batch_size = batch_size
+  iterator = iter(pipeline.make_train_dataset(config))
+  for _ in range(warmup_batches):
+    next(iterator)
+  num_batches = -(-clips // batch_size)
+  start = time.perf_counter()
+  for _ in range(num_batches):
+    batch = next(iterator)
+    assert batch["video"].shape == (batch_size, NUM_FRAMES, CROP, CROP, 3)
+  seconds = time.perf_counter() - start
+  return num_batches * batch_size / seconds, seconds
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--work-dir", default="/tmp/slowfast_jax_bench_input")
+  parser.add_argument("--videos", type=int, default=12)
+  parser.add_argument("--seconds", type=float, default=10.0)
+  parser.add_argument("--height", type=int, default=320)
+  parser.add_argument("--width", type=int, default=426)
+  parser.add_argument("--clips", type=int, default=96,
+                      help="clips timed on each side")
+  parser.add_argument("--batch-size", type=int, default=8)
+  parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                      help="processes for prepare and for the baseline")
+  parser.add_argument("--json", default=os.path.join(
+      os.path.dirname(os.path.abspath(__file__)), "results",
+      "input_pipeline.json"))
+  args = parser.parse_args()
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  cores = os.cpu_count() or 1
+
+  source_dir = os.path.join(args.work_dir, "videos")
+  data_dir = os.path.join(args.work_dir, "tfds")
+  name = "bench_videos"
+  start = time.perf_counter()
+  train_list = make_sources(source_dir, args.videos, args.seconds,
+                            args.height, args.width)
+  print(f"sources ready in {time.perf_counter() - start:.1f} s")
+
+  from slowfast_jax.data import prepare
+  start = time.perf_counter()
+  summary = prepare.prepare(
+      name=name, video_dir=source_dir, splits={"train": train_list},
+      data_dir=data_dir, fps=TARGET_FPS, short_side=args.height,
+      workers=args.workers, videos_per_shard=4, progress=False)
+  prepare_seconds = time.perf_counter() - start
+  assert not summary.skipped, summary.skipped
+
+  paths = [os.path.join(source_dir, f"video{i:03d}.mp4")
+           for i in range(args.videos)]
+  source_bytes = sum(os.path.getsize(p) for p in paths)
+  frames_total = args.videos * int(args.seconds * TARGET_FPS)
+  shard_bytes = sum(os.path.getsize(os.path.join(summary.directory, f))
+                    for f in os.listdir(summary.directory)
+                    if ".tfrecord-" in f)
+
+  print("timing pre-decoded pipeline ...")
+  pre_rate, pre_seconds = bench_pre_decoded(
+      data_dir, name, args.clips, args.batch_size, warmup_batches=2)
+  print("timing on-the-fly PyAV baseline ...")
+  fly_rate, fly_seconds = bench_on_the_fly(paths, args.clips, args.workers,
+                                           warmup=2 * args.workers)
+
+  rows = [
+      ("pre-decoded (TFDS JPEG, tf.data)", pre_rate, pre_seconds),
+      ("on the fly (PyAV, release loader)", fly_rate, fly_seconds),
+  ]
+  print()
+  print(f"{'pipeline':36s} {'clips/s':>9s} {'clips/s/core':>13s} "
+        f"{'time (s)':>9s}")
+  for label, rate, seconds in rows:
+    print(f"{label:36s} {rate:9.2f} {rate / cores:13.2f} {seconds:9.1f}")
+  print(f"speed-up: {pre_rate / fly_rate:.2f}x on {cores} cores")
+  print(f"(sources: {args.videos} x {args.seconds:g} s H.264 "
+        f"{args.width}x{args.height}, "
+        f"{source_bytes * 8 / (args.videos * args.seconds) / 1e6:.2f} Mbit/s; "
+        f"stored: {shard_bytes / frames_total / 1e3:.1f} kB/frame JPEG; "
+        f"prepare took {prepare_seconds:.1f} s = "
+        f"{summary.processed_now / prepare_seconds:.2f} videos/s)")
+
+  result = {
+      "machine": {"cores": cores, "cpu": _cpu_name(),
+                  "python": platform.python_version()},
+      "clip": {"num_frames": NUM_FRAMES, "sampling_rate": SAMPLING_RATE,
+               "target_fps": TARGET_FPS, "jitter_scales": list(JITTER),
+               "crop": CROP, "flip": True},
+      "sources": {"videos": args.videos, "seconds": args.seconds,
+                  "width": args.width, "height": args.height,
+                  "bitrate_mbit_s": source_bytes * 8 /
+                                    (args.videos * args.seconds) / 1e6},
+      "prepared": {"bytes_per_frame": shard_bytes / frames_total,
+                   "prepare_seconds": prepare_seconds,
+                   "videos_decoded_by_this_run": summary.processed_now},
+      "pre_decoded": {"clips_per_s": pre_rate,
+                      "clips_per_s_per_core": pre_rate / cores,
+                      "clips_timed": -(-args.clips // args.batch_size) *
+                                     args.batch_size,
+                      "batch_size": args.batch_size},
+      "on_the_fly": {"clips_per_s": fly_rate,
+                     "clips_per_s_per_core": fly_rate / cores,
+                     "clips_timed": args.clips, "workers": args.workers},
+      "speedup": pre_rate / fly_rate,
+  }
+  os.makedirs(os.path.dirname(args.json), exist_ok=True)
+  with open(args.json, "w") as f:
+    json.dump(result, f, indent=2)
+  print(f"wrote {args.json}")
+
+
+def _cpu_name():
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor()
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,1 @@
+"""Input data: preparing video datasets and feeding clips to the model."""

@@ -1,0 +1,105 @@
+"""The on-disk TFDS dataset of pre-decoded clips: features, shards, metadata.
+
+Layout (a standard TFDS dataset directory, readable with
+`tfds.builder_from_directory(DATA_DIR/NAME/1.0.0)` or
+`tfds.builder(NAME, data_dir=DATA_DIR)` when NAME is not a TFDS catalog name):
+
+  DATA_DIR/NAME/1.0.0/
+    NAME-SPLIT.tfrecord-0000k-of-0000n   examples (tf.train.Example)
+    dataset_info.json, features.json, label.labels.txt, metadata.json
+    skipped_videos.tsv                   videos prepare could not decode
+
+Each example: `video` (`tfds.features.Video`, one JPEG per frame at the
+dataset's frame rate), `label` (ClassLabel), `video_id` (the list's path).
+`metadata.json` records `fps` and `short_side`.
+"""
+
+import os
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+VERSION = "1.0.0"
+FILE_TEMPLATE = "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"
+
+
+def features(class_names) -> tfds.features.FeaturesDict:
+  return tfds.features.FeaturesDict({
+      "video": tfds.features.Video(shape=(None, None, None, 3),
+                                   encoding_format="jpeg"),
+      "label": tfds.features.ClassLabel(names=list(class_names)),
+      "video_id": tfds.features.Text(),
+  })
+
+
+def version_dir(data_dir, name: str) -> str:
+  return os.path.join(os.fspath(data_dir), name, VERSION)
+
+
+def file_template(directory, name: str, split: str):
+  return tfds.core.ShardedFileTemplate(
+      data_dir=directory, template=FILE_TEMPLATE, dataset_name=name,
+      split=split, filetype_suffix="tfrecord")
+
+
+def shard_paths(directory, name: str, split: str,
+                num_shards: int) -> list[str]:
+  return [os.fspath(p) for p in
+          file_template(directory, name, split).sharded_filepaths(num_shards)]
+
+
+def write_records(path: str, records) -> int:
+  """Writes serialized examples to `path` atomically; returns bytes written."""
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with tf.io.TFRecordWriter(tmp) as writer:
+    for record in records:
+      writer.write(record)
+  os.replace(tmp, path)
+  return os.path.getsize(path)
+
+
+def write_metadata(directory, name: str, class_names,
+                   shard_lengths: dict[str, list[int]],
+                   num_bytes: dict[str, int], *, fps: float, short_side: int,
+                   description: str) -> None:
+  """Writes dataset_info.json & co. for shards already on disk."""
+  split_infos = [
+      tfds.core.SplitInfo(name=split, shard_lengths=lengths,
+                          num_bytes=num_bytes[split],
+                          filename_template=file_template(directory, name,
+                                                          split))
+      for split, lengths in shard_lengths.items()
+  ]
+  tfds.folder_dataset.write_metadata(
+      data_dir=directory, features=features(class_names),
+      split_infos=split_infos, filename_template=FILE_TEMPLATE,
+      check_data=False, description=description,
+      supervised_keys=("video", "label"),
+      metadata=tfds.core.MetadataDict(fps=float(fps),
+                                      short_side=int(short_side or 0)))
+
+
+def is_complete(directory) -> bool:
+  return os.path.exists(os.path.join(os.fspath(directory),
+                                     "dataset_info.json"))
+
+
+def load(data_dir, name: str) -> tfds.core.DatasetBuilder:
+  """The prepared dataset `data_dir/name/<version>` as a TFDS builder.
+
+  Reads the directory directly (never the TFDS catalog, where e.g. `ucf101`
+  names a different dataset).
+  """
+  directory = version_dir(data_dir, name)
+  if not is_complete(directory):
+    raise FileNotFoundError(
+        f"No prepared dataset {name!r} in {data_dir} (expected "
+        f"{directory}/dataset_info.json); run `python -m "
+        "slowfast_jax.data.prepare` first")
+  return tfds.builder_from_directory(directory)
+
+
+def stored_fps(builder) -> float:
+  """Frame rate the frames were stored at (metadata `fps`)."""
+  metadata = builder.info.metadata or {}
+  return float(metadata.get("fps", 30.0))

@@ -1,0 +1,353 @@
+"""tf.data pipelines: prepared dataset -> host-local batches of uint8 clips.
+
+Train (`make_train_dataset`): an endless, shuffled stream of release-style
+training clips. Determinism and cheap resumption come from making every
+random choice a function of (seed, host, position in the host's stream):
+
+  * the host reads its slice of the split (`tfds.split_for_jax_process`);
+  * epoch e reads the slice's shards in an order shuffled by (seed, host, e),
+    interleaved deterministically, through a shuffle buffer seeded the same
+    way;
+  * example k of the host's stream (counting across epochs) draws its window,
+    scale, crop and flip from a stateless seed (seed, host, k).
+
+So the same seed gives the same batches, whatever the parallelism, and
+starting at `start_step` jumps straight to epoch `start_step * batch //
+examples_per_host` and skips the rest in serialized form: at most one epoch
+of records is read, and none is JPEG-decoded, to resume.
+
+Eval (`make_eval_dataset`): each host takes a contiguous slice of the split
+and emits every view of every video in it exactly once, then pads with
+masked views so all hosts yield the same number of full batches.
+
+Normalization and the Slow/Fast split happen on device (`model_input`).
+"""
+
+import dataclasses
+import functools
+import math
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from slowfast_jax.data import builder as builder_lib
+from slowfast_jax.data import views
+
+try:  # The input pipeline must never take accelerator memory.
+  tf.config.set_visible_devices([], "GPU")
+except RuntimeError:  # TF already initialized its devices; too late to hide.
+  pass
+
+AUTOTUNE = tf.data.AUTOTUNE
+_EVAL_SEED_SALT = 0x5EED  # Random val views use a stream of their own.
+_READ_BUFFER_BYTES = 2 << 20  # Records are megabytes; reads ~30% faster.
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  """What a prepared dataset holds."""
+  name: str
+  num_examples: dict[str, int]  # Per split.
+  class_names: tuple[str, ...]
+  fps: float  # Frame rate frames are stored at.
+  short_side: int  # Stored short side (0: as the sources).
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
+
+
+def _data_config(config):
+  return config.data if "data" in config else config
+
+
+@functools.lru_cache(maxsize=8)
+def _load_builder(data_dir: str, name: str):
+  return builder_lib.load(data_dir, name)
+
+
+def _builder(data_config):
+  if not data_config.data_dir:
+    raise ValueError("config.data.data_dir is not set")
+  return _load_builder(str(data_config.data_dir), data_config.name)
+
+
+def dataset_info(config, split: str | None = None) -> DatasetInfo:
+  """Split sizes and class names of the dataset `config.data` names.
+
+  Args:
+    config: full config (with `.data`) or its `data` section.
+    split: if given, `num_examples` only has this split (KeyError if the
+      dataset has no such split).
+  """
+  data = _data_config(config)
+  builder = _builder(data)
+  sizes = {name: info.num_examples
+           for name, info in builder.info.splits.items()}
+  if split is not None:
+    sizes = {split: sizes[split]}
+  metadata = builder.info.metadata or {}
+  return DatasetInfo(
+      name=data.name, num_examples=sizes,
+      class_names=tuple(builder.info.features["label"].names),
+      fps=builder_lib.stored_fps(builder),
+      short_side=int(metadata.get("short_side", 0)))
+
+
+def host_range(num_examples: int, process_index: int,
+               process_count: int) -> tuple[int, int]:
+  """Contiguous `[start, end)` of a split for one host.
+
+  Same rule as `tfds.even_splits`: the first `num_examples % process_count`
+  hosts get one extra example.
+  """
+  base, extra = divmod(num_examples, process_count)
+  start = process_index * base + min(process_index, extra)
+  return start, start + base + (1 if process_index < extra else 0)
+
+
+def _file_instructions(builder, split):
+  instructions = [fi for fi in builder.info.splits[split].file_instructions
+                  if fi.take > 0]
+  return ([fi.filename for fi in instructions],
+          [fi.skip for fi in instructions], [fi.take for fi in instructions])
+
+
+def _read_files(filenames, skips, takes, cycle_length: int):
+  files = tf.data.Dataset.from_tensor_slices((filenames, skips, takes))
+  return files.interleave(
+      lambda f, skip, take: tf.data.TFRecordDataset(
+          f, buffer_size=_READ_BUFFER_BYTES).skip(skip).take(take),
+      cycle_length=cycle_length, block_length=1, num_parallel_calls=AUTOTUNE,
+      deterministic=True)
+
+
+def _parser(builder):
+  """Parses a serialized example into JPEG strings `(frames,)` and label.
+
+  Equivalent to `builder.info.features.deserialize_example` with the video
+  left encoded, but through the batched `tf.io.parse_example` with a ragged
+  feature, which is several times faster on records of hundreds of frames
+  (TFDS's per-example parser copies every frame).
+  """
+  serialized_info = builder.info.features.get_serialized_info()
+  if serialized_info["video"].shape != (None,):
+    raise ValueError("not a dataset written by slowfast_jax.data.prepare")
+  spec = {
+      "video": tf.io.RaggedFeature(tf.string),
+      "label": tf.io.FixedLenFeature([], tf.int64),
+  }
+
+  def parse(serialized):
+    example = tf.io.parse_example(serialized[None], spec)
+    return {"video": example["video"].values, "label": example["label"][0]}
+
+  return parse
+
+
+def _options() -> tf.data.Options:
+  options = tf.data.Options()
+  options.deterministic = True
+  options.experimental_optimization.map_parallelization = True
+  return options
+
+
+def make_train_dataset(config, *, process_index: int = 0,
+                       process_count: int = 1, seed: int | None = None,
+                       start_step: int = 0) -> tf.data.Dataset:
+  """Endless host-local training batches, resumable at `start_step`.
+
+  Args:
+    config: full config (`data`, `model.num_frames`, `global_batch_size`,
+      `seed`).
+    process_index, process_count: this host and the number of hosts.
+    seed: overrides `config.seed`.
+    start_step: first step to produce; batches equal those an uninterrupted
+      run from step 0 produces from that step on.
+
+  Returns:
+    Batches `{"video": uint8 (batch, num_frames, crop, crop, 3),
+    "label": int32 (batch,)}` with batch = global_batch_size //
+    process_count and crop = `config.data.train_crop_size`.
+  """
+  data = config.data
+  if config.global_batch_size % process_count:
+    raise ValueError(f"global_batch_size {config.global_batch_size} is not "
+                     f"divisible by {process_count} processes")
+  batch_size = config.global_batch_size // process_count
+  seed = config.seed if seed is None else seed
+  builder = _builder(data)
+  host_split = tfds.split_for_jax_process(
+      data.train_split, process_index=process_index,
+      process_count=process_count)
+  filenames, skips, takes = _file_instructions(builder, host_split)
+  examples_per_epoch = sum(takes)
+  if examples_per_epoch == 0:
+    raise ValueError(f"host {process_index} has no {data.train_split} "
+                     "examples")
+  first_example = start_step * batch_size
+  first_epoch, offset = divmod(first_example, examples_per_epoch)
+  host_seed = tf.constant([seed, process_index], tf.int64)
+  cycle_length = min(len(filenames), 16)
+  buffer_size = max(1, int(data.shuffle_buffer))
+
+  def epoch_records(epoch):
+    epoch_seed = tf.random.experimental.stateless_fold_in(host_seed, epoch)
+    order = tf.random.experimental.stateless_shuffle(
+        tf.range(len(filenames)), seed=epoch_seed)
+    records = _read_files(tf.gather(filenames, order),
+                          tf.gather(tf.constant(skips, tf.int64), order),
+                          tf.gather(tf.constant(takes, tf.int64), order),
+                          cycle_length)
+    shuffle_seed = tf.random.stateless_uniform(
+        [], seed=epoch_seed, minval=0, maxval=2**31 - 1, dtype=tf.int64)
+    return records.shuffle(buffer_size, seed=shuffle_seed,
+                           reshuffle_each_iteration=False)
+
+  records = tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch_records)
+  records = records.skip(offset)
+  examples = tf.data.Dataset.zip(
+      tf.data.Dataset.counter(first_example), records)
+
+  parse = _parser(builder)
+  fps = builder_lib.stored_fps(builder)
+  clip_args = _train_clip_args(config, fps, data.train_crop_size)
+
+  def make_clip(index, serialized):
+    example = parse(serialized)
+    clip = views.train_clip(
+        views.jpeg_source(example["video"]),
+        seed=tf.random.experimental.stateless_fold_in(host_seed, index),
+        **clip_args)
+    return {"video": clip, "label": tf.cast(example["label"], tf.int32)}
+
+  ds = examples.map(make_clip, num_parallel_calls=AUTOTUNE, deterministic=True)
+  ds = ds.batch(batch_size, drop_remainder=True)
+  return ds.prefetch(AUTOTUNE).with_options(_options())
+
+
+def _train_clip_args(config, fps, crop_size):
+  data = config.data
+  return dict(num_frames=config.model.num_frames,
+              sampling_rate=data.sampling_rate, target_fps=data.target_fps,
+              fps=fps, jitter_scales=tuple(data.train_jitter_scales),
+              crop_size=crop_size, flip=bool(data.random_flip))
+
+
+def _uses_random_view(config, num_clips, num_crops, random_view):
+  if random_view is None:
+    single = num_clips == 1 and num_crops == 1
+    return single and config.data.get("val_view", "random") == "random"
+  if random_view and (num_clips, num_crops) != (1, 1):
+    raise ValueError("a random (train-style) view is a single view: "
+                     "num_clips = num_crops = 1")
+  return random_view
+
+
+def num_eval_batches(num_examples: int, *, num_clips: int, num_crops: int,
+                     batch_size: int, process_count: int = 1) -> int:
+  """Batches every host yields from `make_eval_dataset`."""
+  videos_per_host = math.ceil(num_examples / process_count)
+  per_host_batch = batch_size // process_count
+  return math.ceil(videos_per_host * num_clips * num_crops / per_host_batch)
+
+
+def make_eval_dataset(config, split: str, *, num_clips: int, num_crops: int,
+                      batch_size: int, process_index: int = 0,
+                      process_count: int = 1,
+                      random_view: bool | None = None) -> tf.data.Dataset:
+  """Finite host-local batches with every (video, view) exactly once.
+
+  Views are the release's test views: `num_clips` uniformly spaced windows x
+  `num_crops` (3: along the long side after resizing the short side to
+  `test_crop_size`; 1: centre crop after resizing to
+  `train_jitter_scales[0]`), all `test_crop_size` square.
+
+  The release validates during training on one *random* train-style view per
+  video (random window, scale jitter, `train_crop_size` crop, flip). With
+  `num_clips = num_crops = 1` that is what you get when
+  `config.data.val_view == "random"` (the default) or `random_view=True`;
+  it is deterministic for a given `config.seed`. `random_view=False` (or
+  `val_view = "center"`) gives the deterministic test-style view instead.
+
+  Args:
+    config: full config.
+    split: split name of the prepared dataset.
+    num_clips, num_crops: views per video.
+    batch_size: global batch size; each host gets `batch_size //
+      process_count` views per batch.
+    process_index, process_count: this host and the number of hosts.
+    random_view: see above; None decides from `config.data.val_view`.
+
+  Returns:
+    `{"video": uint8 (batch, num_frames, crop, crop, 3), "label": int32,
+    "video_index": int32, "view_index": int32, "mask": bool}`, all
+    `(batch,)` but video. `video_index` is the video's position in the split
+    (the same whatever the number of hosts), `view_index` = temporal clip *
+    num_crops + spatial crop. Padding views have mask False, index -1 and a
+    zero video. Every host yields `num_eval_batches(...)` batches.
+  """
+  data = config.data
+  if batch_size % process_count:
+    raise ValueError(f"eval batch_size {batch_size} is not divisible by "
+                     f"{process_count} processes")
+  host_batch = batch_size // process_count
+  builder = _builder(data)
+  num_examples = builder.info.splits[split].num_examples
+  start, end = host_range(num_examples, process_index, process_count)
+  random_view = _uses_random_view(config, num_clips, num_crops, random_view)
+  num_views = num_clips * num_crops
+  num_frames = config.model.num_frames
+  crop = data.train_crop_size if random_view else data.test_crop_size
+  fps = builder_lib.stored_fps(builder)
+
+  if end > start:
+    filenames, skips, takes = _file_instructions(builder,
+                                                 f"{split}[{start}:{end}]")
+    records = _read_files(filenames, tf.constant(skips, tf.int64),
+                          tf.constant(takes, tf.int64), cycle_length=1)
+  else:
+    records = tf.data.Dataset.from_tensor_slices(tf.constant([], tf.string))
+  examples = tf.data.Dataset.zip(tf.data.Dataset.counter(start), records)
+  parse = _parser(builder)
+  eval_seed = tf.constant([config.seed, _EVAL_SEED_SALT], tf.int64)
+
+  def make_views(index, serialized):
+    example = parse(serialized)
+    source = views.jpeg_source(example["video"])
+    if random_view:
+      clips = views.train_clip(
+          source,
+          seed=tf.random.experimental.stateless_fold_in(eval_seed, index),
+          **_train_clip_args(config, fps, crop))[None]
+    else:
+      clips = views.test_views(
+          source, num_frames=num_frames,
+          sampling_rate=data.sampling_rate, num_clips=num_clips,
+          num_crops=num_crops, crop_size=crop,
+          short_side=views.test_short_side(data, num_crops),
+          target_fps=data.target_fps, fps=fps)
+    repeat = lambda x, dtype: tf.fill([num_views], tf.cast(x, dtype))
+    return {
+        "video": clips,
+        "label": repeat(example["label"], tf.int32),
+        "video_index": repeat(index, tf.int32),
+        "view_index": tf.range(num_views, dtype=tf.int32),
+        "mask": tf.ones([num_views], tf.bool),
+    }
+
+  ds = examples.map(make_views, num_parallel_calls=AUTOTUNE,
+                    deterministic=True).unbatch()
+  num_batches = num_eval_batches(num_examples, num_clips=num_clips,
+                                 num_crops=num_crops, batch_size=batch_size,
+                                 process_count=process_count)
+  num_padding = num_batches * host_batch - (end - start) * num_views
+  padding = tf.data.Dataset.from_tensors({
+      "video": tf.zeros([num_frames, crop, crop, 3], tf.uint8),
+      "label": tf.constant(-1, tf.int32),
+      "video_index": tf.constant(-1, tf.int32),
+      "view_index": tf.constant(-1, tf.int32),
+      "mask": tf.constant(False),
+  }).repeat(num_padding)
+  ds = ds.concatenate(padding).batch(host_batch, drop_remainder=True)
+  return ds.prefetch(AUTOTUNE).with_options(_options())

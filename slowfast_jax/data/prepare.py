@@ -1,0 +1,444 @@
+r"""Raw videos -> a TFDS dataset of pre-decoded clips (JPEG frames).
+
+  python -m slowfast_jax.data.prepare --name kinetics400 \
+      --video-dir /data/k400 --split train=train.csv --split val=val.csv \
+      --data-dir /data/tfds --fps 30 --short-side 320 --workers 16
+
+`--split NAME=LIST` reads a list of `path label` lines (see `video_lists`);
+`--split NAME=FOLDER` takes every video under FOLDER/CLASS/. Paths are
+relative to `--video-dir`.
+
+How it works: each split is cut into shards of `--videos-per-shard` videos (in
+a fixed shuffled order, so a shard mixes classes). Worker processes decode
+videos (PyAV), resample to `--fps`, resize the short side and encode JPEGs;
+the main process writes a shard as soon as all its videos are back. A finished
+shard is never redone: re-running the same command after an interruption
+continues with the missing shards. Videos that cannot be decoded are skipped
+and listed, with the reason, in `skipped_videos.tsv` next to the shards.
+
+Exit status: 0 if every video was written, else the number of skipped videos
+(at most 254; the summary and report have the exact count); 255 for an error
+that stops the job (bad list line, unusable arguments), 130 if interrupted.
+"""
+
+import argparse
+import collections
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import random
+import re
+import shutil
+import sys
+import time
+
+import tqdm
+
+from slowfast_jax.data import prepare_worker
+from slowfast_jax.data import video_lists
+
+FATAL = 255
+INTERRUPTED = 130
+REPORT_NAME = "skipped_videos.tsv"
+_STATE_DIR = ".prepare"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class PrepareError(Exception):
+  """An error that stops prepare before it writes anything."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Video:
+  split: str
+  shard: int
+  position: int
+  entry: video_lists.Entry
+  label: int
+  path: str
+
+
+@dataclasses.dataclass
+class Summary:
+  """What a prepare run produced."""
+  directory: str
+  written: dict[str, int]
+  skipped: list[tuple[str, str, str, str]]  # split, origin, video_id, reason
+  processed_now: int  # Videos decoded by this run (not by earlier ones).
+  seconds: float
+  report_path: str
+
+  @property
+  def exit_code(self) -> int:
+    return min(len(self.skipped), 254)
+
+
+def _parse_split_args(specs, video_dir):
+  """`["train=a.csv", ...]` -> {split: entries} (lists or class folders)."""
+  splits = {}
+  for spec in specs:
+    if "=" not in spec:
+      raise PrepareError(f"--split {spec!r}: expected NAME=LIST or NAME=FOLDER")
+    split, source = spec.split("=", 1)
+    if not _NAME.match(split):
+      raise PrepareError(f"--split {spec!r}: split name must be lowercase "
+                         "letters, digits and _")
+    if split in splits:
+      raise PrepareError(f"--split {split} given twice")
+    candidates = [source, os.path.join(video_dir, source)]
+    found = next((c for c in candidates if os.path.exists(c)), None)
+    if found is None:
+      raise PrepareError(f"--split {spec!r}: no such list file or folder")
+    if os.path.isdir(found):
+      splits[split] = video_lists.scan_class_folders(found, video_dir)
+    else:
+      splits[split] = video_lists.read_list(found)
+    if not splits[split]:
+      raise PrepareError(f"--split {spec!r}: no videos")
+  return splits
+
+
+def _plan(resolved, video_dir, videos_per_shard):
+  """Fixed assignment of videos to shards: {split: [[Video, ...], ...]}."""
+  plan = {}
+  for split, items in resolved.items():
+    order = list(range(len(items)))
+    random.Random(f"slowfast_jax/{split}").shuffle(order)  # Mix classes.
+    shards = []
+    for shard, begin in enumerate(range(0, len(order), videos_per_shard)):
+      shard_videos = []
+      for position, i in enumerate(order[begin:begin + videos_per_shard]):
+        entry, label = items[i]
+        shard_videos.append(Video(split, shard, position, entry, label,
+                                  os.path.join(video_dir, entry.video_id)))
+      shards.append(shard_videos)
+    plan[split] = shards
+  return plan
+
+
+def _fingerprint(plan, class_names, settings) -> str:
+  content = {
+      "settings": settings,
+      "classes": class_names,
+      "splits": {split: [[[v.entry.video_id, v.label] for v in shard]
+                         for shard in shards]
+                 for split, shards in plan.items()},
+  }
+  return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _state_path(directory, split, shard):
+  return os.path.join(directory, _STATE_DIR, f"{split}-{shard:05d}.json")
+
+
+def _write_json(path, content):
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with open(tmp, "w") as f:
+    json.dump(content, f)
+  os.replace(tmp, path)
+
+
+def _read_state(directory, split, shard):
+  path = _state_path(directory, split, shard)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+class _Runner:
+  """Decodes videos in worker processes, survives workers that crash."""
+
+  def __init__(self, workers: int, process):
+    self._workers = workers
+    self._process = process
+    self._executor = None
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self._shutdown()
+
+  def _shutdown(self):
+    if self._executor is not None:
+      self._executor.shutdown(wait=False, cancel_futures=True)
+      self._executor = None
+
+  def _pool(self):
+    if self._executor is None:
+      self._executor = concurrent.futures.ProcessPoolExecutor(
+          self._workers, mp_context=multiprocessing.get_context("spawn"))
+    return self._executor
+
+  def run(self, videos, settings):
+    """Yields (video, Result) as they finish; order is not kept."""
+    args = (settings["fps"], settings["short_side"], settings["jpeg_quality"])
+    if self._workers == 0:  # In-process, for debugging.
+      for video in videos:
+        yield video, self._process(video.path, *args)
+      return
+    queue = collections.deque(videos)
+    suspects = collections.deque()  # In flight when a worker died.
+    in_flight = {}
+    window = 2 * self._workers  # Bounds memory held in finished results.
+    while queue or suspects or in_flight:
+      if suspects:
+        # Retry alone, so a video that kills the worker again is identified.
+        if not in_flight:
+          video = suspects.popleft()
+          in_flight[self._pool().submit(self._process, video.path, *args)] = (
+              video, True)
+      else:
+        while queue and len(in_flight) < window:
+          video = queue.popleft()
+          in_flight[self._pool().submit(self._process, video.path, *args)] = (
+              video, False)
+      done, _ = concurrent.futures.wait(
+          in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+      broken = False
+      for future in done:
+        video, alone = in_flight.pop(future)
+        try:
+          yield video, future.result()
+        except concurrent.futures.process.BrokenProcessPool:
+          broken = True
+          if alone:
+            yield video, prepare_worker.Result(
+                error="the decoder crashed (worker process died)")
+          else:
+            suspects.append(video)
+      if broken:
+        suspects.extend(video for video, _ in in_flight.values())
+        in_flight.clear()
+        self._shutdown()
+
+
+def prepare(*, name: str, video_dir, splits: dict[str, str], data_dir,
+            fps: float = 30.0, short_side: int = 320, workers: int = 0,
+            jpeg_quality: int = 90, videos_per_shard: int = 32,
+            classes_file=None, overwrite: bool = False,
+            progress: bool = True,
+            process=prepare_worker.process_video) -> Summary:
+  """Prepares (or finishes preparing) dataset `name` in `data_dir`.
+
+  Args:
+    name: dataset name (lowercase, digits, _).
+    video_dir: root the list paths are relative to.
+    splits: {split: list file or class folder}.
+    data_dir: TFDS data dir; the dataset goes to `data_dir/name/1.0.0`.
+    fps: frame rate frames are stored at.
+    short_side: short side frames are stored at (0 keeps the size).
+    workers: decoding processes (0 = in this process).
+    jpeg_quality: JPEG quality of the stored frames.
+    videos_per_shard: videos per TFRecord shard.
+    classes_file: optional class-name file (line i = label i).
+    overwrite: delete an existing dataset or partial run with other settings.
+    progress: show a progress bar.
+    process: the per-video function (tests replace it).
+
+  Raises:
+    PrepareError, video_lists.ListError: before anything is written.
+  """
+  if not _NAME.match(name):
+    raise PrepareError(f"--name {name!r}: use lowercase letters, digits, _")
+  if not os.path.isdir(video_dir):
+    raise PrepareError(f"--video-dir {video_dir}: not a directory")
+  if videos_per_shard < 1 or workers < 0 or not 1 <= jpeg_quality <= 100:
+    raise PrepareError("bad --videos-per-shard, --workers or --jpeg-quality")
+  class_names = (video_lists.read_class_names(classes_file)
+                 if classes_file else None)
+  entries = _parse_split_args([f"{k}={v}" for k, v in splits.items()],
+                              video_dir)
+  class_names, resolved = video_lists.resolve_labels(entries, class_names)
+  plan = _plan(resolved, video_dir, videos_per_shard)
+  # TensorFlow only now (fast failure above; workers never import it).
+  from slowfast_jax.data import builder  # pylint: disable=g-import-not-at-top
+  settings = {"fps": float(fps), "short_side": int(short_side or 0),
+              "jpeg_quality": int(jpeg_quality), "version": builder.VERSION}
+  fingerprint = _fingerprint(plan, class_names, settings)
+
+  directory = builder.version_dir(data_dir, name)
+  plan_file = os.path.join(directory, _STATE_DIR, "plan.json")
+  if os.path.exists(plan_file):
+    with open(plan_file) as f:
+      previous = json.load(f)["fingerprint"]
+    if previous != fingerprint:
+      if not overwrite:
+        raise PrepareError(
+            f"{directory} holds a dataset (or a partial run) made from other "
+            "lists or settings; pass --overwrite to replace it")
+      shutil.rmtree(directory)
+  elif os.path.exists(directory) and os.listdir(directory):
+    if not overwrite:
+      raise PrepareError(f"{directory} exists and was not made by prepare; "
+                         "pass --overwrite to replace it")
+    shutil.rmtree(directory)
+  os.makedirs(os.path.join(directory, _STATE_DIR), exist_ok=True)
+  _write_json(plan_file, {"fingerprint": fingerprint, "settings": settings})
+  for file in os.listdir(directory):  # Leftovers of an interrupted write.
+    if ".tmp-" in file:
+      os.remove(os.path.join(directory, file))
+
+  todo = [shard for shards in plan.values() for shard in shards
+          if _read_state(directory, shard[0].split, shard[0].shard) is None]
+  total = sum(len(s) for shards in plan.values() for s in shards)
+  remaining = sum(len(s) for s in todo)
+  start = time.time()
+  if remaining < total:
+    print(f"Resuming: {total - remaining} of {total} videos already done.",
+          file=sys.stderr)
+
+  feature_spec = builder.features(class_names)
+  results = {}  # (split, shard) -> {position: Result}
+  shard_sizes = {(s[0].split, s[0].shard): len(s) for s in todo}
+  bar = tqdm.tqdm(total=total, initial=total - remaining, unit="video",
+                  desc=f"prepare {name}", disable=not progress,
+                  dynamic_ncols=True)
+  with bar, _Runner(workers, process) as runner:
+    videos = [v for shard in todo for v in shard]
+    for video, result in runner.run(videos, settings):
+      key = (video.split, video.shard)
+      results.setdefault(key, {})[video.position] = (video, result)
+      bar.update(1)
+      if result.error:
+        bar.write(f"skipped {video.entry.video_id} ({video.entry.origin}): "
+                  f"{result.error}")
+      if len(results[key]) == shard_sizes[key]:
+        _write_shard(builder, directory, name, feature_spec, plan, key,
+                     results.pop(key))
+
+  return _finish(builder, directory, name, class_names, plan, settings,
+                 processed_now=remaining, seconds=time.time() - start)
+
+
+def _write_shard(builder, directory, name, feature_spec, plan, key, done):
+  split, shard = key
+  records, skipped = [], []
+  for position in sorted(done):
+    video, result = done[position]
+    if result.error:
+      skipped.append([video.entry.origin, video.entry.video_id, result.error])
+      continue
+    records.append(feature_spec.serialize_example({
+        "video": result.jpegs,
+        "label": video.label,
+        "video_id": video.entry.video_id,
+    }))
+  path = builder.shard_paths(directory, name, split, len(plan[split]))[shard]
+  num_bytes = builder.write_records(path, records)
+  _write_json(_state_path(directory, split, shard),
+              {"examples": len(records), "bytes": num_bytes,
+               "skipped": skipped})
+
+
+def _finish(builder, directory, name, class_names, plan, settings, *,
+            processed_now, seconds) -> Summary:
+  written, lengths, num_bytes, skipped = {}, {}, {}, []
+  for split, shards in plan.items():
+    states = [_read_state(directory, split, i) for i in range(len(shards))]
+    lengths[split] = [s["examples"] for s in states]
+    num_bytes[split] = sum(s["bytes"] for s in states)
+    written[split] = sum(lengths[split])
+    skipped += [(split, *row) for s in states for row in s["skipped"]]
+  report_path = os.path.join(directory, REPORT_NAME)
+  with open(report_path, "w") as f:
+    f.write("split\tlist_line\tvideo_id\treason\n")
+    for row in skipped:
+      f.write("\t".join(str(x).replace("\t", " ") for x in row) + "\n")
+  nonempty = {s: n for s, n in lengths.items() if written[s]}
+  if not builder.is_complete(directory) and nonempty:
+    builder.write_metadata(
+        directory, name, class_names, nonempty,
+        {s: num_bytes[s] for s in nonempty}, fps=settings["fps"],
+        short_side=settings["short_side"],
+        description=(f"Videos pre-decoded by slowfast_jax.data.prepare: JPEG "
+                     f"frames at {settings['fps']:g} fps, short side "
+                     f"{settings['short_side'] or 'as source'}."))
+  return Summary(directory=directory, written=written, skipped=skipped,
+                 processed_now=processed_now, seconds=seconds,
+                 report_path=report_path)
+
+
+def _print_summary(summary: Summary) -> None:
+  per_split = ", ".join(
+      f"{split}: {n} written, "
+      f"{sum(1 for s in summary.skipped if s[0] == split)} skipped"
+      for split, n in summary.written.items())
+  rate = summary.processed_now / max(summary.seconds, 1e-9)
+  size = sum(os.path.getsize(os.path.join(summary.directory, f))
+             for f in os.listdir(summary.directory) if ".tfrecord-" in f)
+  print(f"Done in {summary.seconds:.1f} s ({summary.processed_now} videos "
+        f"decoded by this run, {rate:.1f} videos/s). {per_split}.")
+  print(f"Dataset: {summary.directory} ({size / 1e6:.1f} MB)")
+  for split, n in summary.written.items():
+    if n == 0:
+      print(f"WARNING: split {split} has no decodable videos; not written.")
+  if summary.skipped:
+    print(f"{len(summary.skipped)} videos skipped; reasons in "
+          f"{summary.report_path}")
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+
+  def error(self, message):
+    self.print_usage(sys.stderr)
+    self.exit(FATAL, f"{self.prog}: error: {message}\n")
+
+
+def main(argv=None) -> int:
+  parser = _ArgumentParser(
+      prog="python -m slowfast_jax.data.prepare",
+      description="Decode raw videos into a TFDS dataset of JPEG frames.")
+  parser.add_argument("--name", required=True, help="dataset name")
+  parser.add_argument("--video-dir", required=True,
+                      help="folder the list paths are relative to")
+  parser.add_argument("--split", action="append", required=True,
+                      metavar="SPLIT=LIST|FOLDER",
+                      help="a split from a `path label` list or a folder of "
+                      "class sub-folders; repeat per split")
+  parser.add_argument("--data-dir", required=True, help="TFDS data dir")
+  parser.add_argument("--fps", type=float, default=30.0)
+  parser.add_argument("--short-side", type=int, default=320,
+                      help="stored short side (0 = keep the source size)")
+  parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                      help="decoding processes (0 = in the main process)")
+  parser.add_argument("--jpeg-quality", type=int, default=90)
+  parser.add_argument("--videos-per-shard", type=int, default=32)
+  parser.add_argument("--classes",
+                      help="class names file, one per line (line i = label "
+                      "i); default: from the lists")
+  parser.add_argument("--overwrite", action="store_true",
+                      help="replace a dataset made with other lists/settings")
+  parser.add_argument("--no-progress", action="store_true")
+  args = parser.parse_args(argv)
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  splits = {}
+  for spec in args.split:
+    key = spec.split("=", 1)[0]
+    if key in splits:
+      parser.error(f"--split {key} given twice")
+    splits[key] = spec.split("=", 1)[1] if "=" in spec else ""
+  try:
+    summary = prepare(
+        name=args.name, video_dir=args.video_dir, splits=splits,
+        data_dir=args.data_dir, fps=args.fps, short_side=args.short_side,
+        workers=args.workers, jpeg_quality=args.jpeg_quality,
+        videos_per_shard=args.videos_per_shard, classes_file=args.classes,
+        overwrite=args.overwrite, progress=not args.no_progress)
+  except (PrepareError, video_lists.ListError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return FATAL
+  except KeyboardInterrupt:
+    print("\nInterrupted. Finished shards are kept: run the same command "
+          "again to continue.", file=sys.stderr)
+    return INTERRUPTED
+  _print_summary(summary)
+  return summary.exit_code
+
+
+if __name__ == "__main__":
+  sys.exit(main())

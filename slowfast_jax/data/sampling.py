@@ -1,0 +1,137 @@
+"""Which stored frames a clip takes: the release's temporal index math.
+
+Frames are indexed at the dataset's frame rate `fps` (the rate prepare
+resampled to, normally `target_fps`). The release computes, per clip:
+
+  clip_size = max(1, sampling_rate * num_frames / target_fps * fps)
+  delta     = max(video_length - clip_size, 0)
+  start     = U(0, delta)                       (train and val)
+            = delta * i / num_clips             (test clip i)
+  indices   = long(clamp(torch.linspace(start, start + clip_size - 1,
+                                        num_frames), 0, video_length - 1))
+
+and the Slow pathway takes `long(torch.linspace(0, T - 1, T // alpha))` of
+the Fast clip's T frames.
+
+`torch.linspace` runs in float32, so its truncation disagrees with exact
+arithmetic on a few percent of test windows (values landing on integers). The
+functions here reproduce torch's float32 arithmetic bit for bit, as torch runs
+on AVX2/AVX-512 CPUs (where the compiler fuses `start + step * i` into one
+fused multiply-add), so the indices equal the release's, not merely a formula
+close to it. Each function exists in NumPy (`*_np`, for static index sets and
+tests) and TensorFlow (`*_tf`, for tf.data graphs).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+
+def clip_size(num_frames: int, sampling_rate: int, target_fps: float,
+              fps: float) -> float:
+  """Length in stored frames of the window one clip spans (release formula)."""
+  return max(1.0, sampling_rate * num_frames / target_fps * fps)
+
+
+def test_window_starts(video_length: int, window: float,
+                       num_clips: int) -> np.ndarray:
+  """Start frames (float64, `(num_clips,)`) of the release's test windows.
+
+  Clip i starts at `delta * i / num_clips`: uniformly spaced, the last one
+  not reaching the end of the video (release: USE_OFFSET_SAMPLING False).
+  """
+  delta = max(video_length - window, 0.0)
+  return np.array([delta * i / num_clips for i in range(num_clips)],
+                  dtype=np.float64)
+
+
+def _fma32_np(a, b, c):
+  # float32 fused multiply-add: the float64 product of two float32 values is
+  # exact, and so is the float64 sum at frame-index magnitudes; one final
+  # rounding to float32, as the hardware instruction does.
+  return (np.float64(a) * np.float64(b) + np.float64(c)).astype(np.float32)
+
+
+def torch_linspace_np(start: float, end: float, steps: int) -> np.ndarray:
+  """`torch.linspace(start, end, steps)` in float32, bit-exact (AVX2/AVX-512).
+
+  Torch computes the first half forward from `start` and the second half
+  backward from `end`, each with one fused multiply-add per element.
+  """
+  start32 = np.float32(start)
+  end32 = np.float32(end)
+  if steps == 1:
+    return np.array([start32], dtype=np.float32)
+  step = np.float32((end32 - start32) / np.float32(steps - 1))
+  i = np.arange(steps)
+  forward = _fma32_np(step, i.astype(np.float32), start32)
+  backward = _fma32_np(-step, (steps - 1 - i).astype(np.float32), end32)
+  return np.where(i < steps // 2, forward, backward).astype(np.float32)
+
+
+def clip_indices_np(start: float, window: float, num_frames: int,
+                    video_length: int) -> np.ndarray:
+  """Stored-frame indices (int64, `(num_frames,)`) of the clip at `start`.
+
+  Args:
+    start: first frame of the window (float, as the release draws it).
+    window: `clip_size(...)`.
+    num_frames: frames the clip keeps.
+    video_length: frames the video has; indices are clamped into it, which is
+      how the release handles videos shorter than the window.
+  """
+  values = torch_linspace_np(start, start + window - 1, num_frames)
+  values = np.clip(values, np.float32(0), np.float32(video_length - 1))
+  return values.astype(np.int64)  # Truncation, as torch's `.long()`.
+
+
+def slow_pathway_indices(num_frames: int, alpha: int) -> np.ndarray:
+  """Which of the Fast clip's frames the Slow pathway takes (int64).
+
+  E.g. T=32, alpha=4 -> [0, 4, 8, 13, 17, 22, 26, 31]: not uniform.
+  """
+  return torch_linspace_np(0, num_frames - 1,
+                           num_frames // alpha).astype(np.int64)
+
+
+def _fma32_tf(a, b, c):
+  return tf.cast(
+      tf.cast(a, tf.float64) * tf.cast(b, tf.float64) + tf.cast(c, tf.float64),
+      tf.float32)
+
+
+def torch_linspace_tf(start, end, steps: int) -> tf.Tensor:
+  """TensorFlow twin of `torch_linspace_np`; `start`, `end` float64 scalars."""
+  start32 = tf.cast(start, tf.float32)
+  end32 = tf.cast(end, tf.float32)
+  if steps == 1:
+    return tf.reshape(start32, [1])
+  step = (end32 - start32) / tf.constant(steps - 1, tf.float32)
+  i = tf.range(steps)
+  forward = _fma32_tf(step, tf.cast(i, tf.float32), start32)
+  backward = _fma32_tf(-step, tf.cast(steps - 1 - i, tf.float32), end32)
+  return tf.where(i < steps // 2, forward, backward)
+
+
+def clip_indices_tf(start, window: float, num_frames: int,
+                    video_length) -> tf.Tensor:
+  """TensorFlow twin of `clip_indices_np`; returns int32 `(num_frames,)`."""
+  start = tf.cast(start, tf.float64)
+  values = torch_linspace_tf(start, start + (window - 1.0), num_frames)
+  last = tf.cast(video_length - 1, tf.float32)
+  values = tf.clip_by_value(values, 0.0, last)
+  return tf.cast(values, tf.int32)  # Truncation toward zero.
+
+
+def train_window_start_tf(video_length, window: float, seed) -> tf.Tensor:
+  """Random window start U(0, delta), float64 (release: `random.uniform`)."""
+  delta = tf.maximum(tf.cast(video_length, tf.float64) - window, 0.0)
+  u = tf.random.stateless_uniform([], seed=seed, dtype=tf.float64)
+  return u * delta
+
+
+def test_window_starts_tf(video_length, window: float,
+                          num_clips: int) -> tf.Tensor:
+  """TensorFlow twin of `test_window_starts`: float64 `(num_clips,)`."""
+  delta = tf.maximum(tf.cast(video_length, tf.float64) - window, 0.0)
+  i = tf.range(num_clips, dtype=tf.float64)
+  return delta * i / num_clips

@@ -1,0 +1,213 @@
+"""Spatial clip transforms in TensorFlow, as the release applies them.
+
+Clips are uint8 `(time, height, width, channels)`. Every frame of a clip gets
+the same scale, crop and flip.
+
+Resizing follows PyTorch's `F.interpolate(mode="bilinear",
+align_corners=False)` sample points (source coordinate `(dst + 0.5) * in /
+out - 0.5`, clamped to the frame; no antialiasing), which is what the release
+calls. A training crop of a resized frame is interpolated directly at its own
+sample points (`tf.image.crop_and_resize`): the same values as resizing the
+whole frame and cropping (up to float rounding), for a fraction of the work,
+and only that window of each JPEG needs decoding.
+
+The release normalizes before resizing and keeps floats; here resized values
+are rounded to uint8 (normalization happens on device), a difference of at
+most half a grey level.
+"""
+
+from typing import NamedTuple
+
+import tensorflow as tf
+
+
+def short_side_resize_shape(height, width, size):
+  """Output `(height, width)` of the release's short-side resize to `size`.
+
+  The long side becomes `floor(long / short * size)` (computed in float64, as
+  Python does); a frame whose short side already equals `size` is unchanged.
+  """
+  height = tf.cast(height, tf.int32)
+  width = tf.cast(width, tf.int32)
+  size = tf.cast(size, tf.int32)
+  h64, w64, s64 = (tf.cast(v, tf.float64) for v in (height, width, size))
+  portrait = width < height
+  new_h = tf.where(portrait, tf.cast(tf.floor(h64 / w64 * s64), tf.int32), size)
+  new_w = tf.where(portrait, size, tf.cast(tf.floor(w64 / h64 * s64), tf.int32))
+  unchanged = tf.logical_or(
+      tf.logical_and(width <= height, tf.equal(width, size)),
+      tf.logical_and(height <= width, tf.equal(height, size)))
+  return (tf.where(unchanged, height, new_h), tf.where(unchanged, width, new_w))
+
+
+def resize_short_side(clip, size) -> tf.Tensor:
+  """Whole-frame short-side resize of uint8 `(time, h, w, 3)` -> uint8.
+
+  `tf.image.resize` bilinear without antialiasing samples at `(dst + 0.5) *
+  in / out - 0.5` with edge clamping, PyTorch's formula.
+  """
+  shape = tf.shape(clip)
+  new_h, new_w = short_side_resize_shape(shape[1], shape[2], size)
+  return to_uint8(tf.image.resize(clip, tf.stack([new_h, new_w]),
+                                  method="bilinear", antialias=False))
+
+
+def to_uint8(clip) -> tf.Tensor:
+  return tf.cast(tf.clip_by_value(tf.round(clip), 0.0, 255.0), tf.uint8)
+
+
+def random_jitter_size(min_size: int, max_size: int, seed) -> tf.Tensor:
+  """`int(round(U(min_size, max_size)))` (round half to even, as Python)."""
+  u = tf.random.stateless_uniform([], seed=seed, dtype=tf.float64)
+  value = min_size + (max_size - min_size) * u
+  return tf.cast(tf.round(value), tf.int32)
+
+
+def random_crop_offsets(height, width, crop_size: int, seed) -> tf.Tensor:
+  """Crop corner `(y, x)` as the release draws it.
+
+  Each offset is `randint(0, length - crop_size)`, upper bound exclusive (so
+  the last position is never drawn), and 0 when the length equals the crop.
+  """
+  limits = tf.stack([height, width]) - crop_size
+  maxval = tf.maximum(limits, 1)  # [0, 1) gives the length == crop case.
+  u = tf.random.stateless_uniform([2], seed=seed, dtype=tf.float64)
+  return tf.cast(tf.floor(u * tf.cast(maxval, tf.float64)), tf.int32)
+
+
+def random_flip(clip, seed) -> tf.Tensor:
+  """Horizontal flip of the whole clip with probability 0.5."""
+  flip = tf.random.stateless_uniform([], seed=seed) < 0.5
+  return tf.cond(flip, lambda: tf.reverse(clip, axis=[2]), lambda: clip)
+
+
+# Extra source pixels decoded around a crop's window: JPEG chroma upsampling
+# at a decoded window's edge differs from a full decode within ~2 pixels.
+_WINDOW_MARGIN = 8
+
+
+class CropPlan(NamedTuple):
+  """Where a train crop comes from in the source frames."""
+  window: tf.Tensor  # int32 (4,): y, x, height, width of source pixels read.
+  box: tf.Tensor  # float32 (4,): crop_and_resize box in the padded window.
+  flip_seed: tf.Tensor
+
+
+def _axis_plan(in_size, out_size, offset, crop_size: int):
+  """Source span and normalized box edges of a crop along one axis.
+
+  Output pixel i of the resized frame samples source coordinate
+  `(i + 0.5) * in / out - 0.5` (PyTorch, align_corners=False).
+  """
+  scale = tf.cast(in_size, tf.float32) / tf.cast(out_size, tf.float32)
+  first = (tf.cast(offset, tf.float32) + 0.5) * scale - 0.5
+  last = first + scale * (crop_size - 1)
+  low = tf.maximum(tf.cast(tf.floor(first), tf.int32) - _WINDOW_MARGIN, 0)
+  high = tf.minimum(tf.cast(tf.math.ceil(last), tf.int32) + 1 + _WINDOW_MARGIN,
+                    tf.cast(in_size, tf.int32))
+  # The window is padded by one replicated pixel on each side so that
+  # samples left of pixel 0 (upsampling) read pixel 0, as PyTorch clamps.
+  span = tf.cast(high - low + 1, tf.float32)  # Padded size - 1.
+  low_f = tf.cast(low, tf.float32)
+  return low, high - low, (first - low_f + 1) / span, (last - low_f + 1) / span
+
+
+def plan_train_crop(height, width, *, jitter_scales, crop_size: int,
+                    seed) -> CropPlan:
+  """Draws the release's random scale and crop for frames `height x width`.
+
+  Release order: short side resized to `int(round(U(*jitter_scales)))`, then
+  a random `crop_size` square. Returns the source window the crop needs and
+  how to interpolate it.
+  """
+  size_seed, crop_seed, flip_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, 3))
+  size = random_jitter_size(jitter_scales[0], jitter_scales[1], size_seed)
+  new_h, new_w = short_side_resize_shape(height, width, size)
+  tf.debugging.assert_greater_equal(
+      tf.minimum(new_h, new_w), crop_size,
+      message="train crop larger than the scaled frame")
+  offsets = random_crop_offsets(new_h, new_w, crop_size, crop_seed)
+  y, h, y1, y2 = _axis_plan(height, new_h, offsets[0], crop_size)
+  x, w, x1, x2 = _axis_plan(width, new_w, offsets[1], crop_size)
+  return CropPlan(tf.stack([y, x, h, w]), tf.stack([y1, x1, y2, x2]),
+                  flip_seed)
+
+
+def apply_train_crop(frames, plan: CropPlan, *, flip: bool,
+                     crop_size: int) -> tf.Tensor:
+  """uint8 source windows `(time, h, w, 3)` -> uint8 crops, maybe flipped."""
+  # Replicate the edge pixels (tf.pad's SYMMETRIC mode is far slower).
+  padded = tf.concat([frames[:, :1], frames, frames[:, -1:]], axis=1)
+  padded = tf.concat([padded[:, :, :1], padded, padded[:, :, -1:]], axis=2)
+  count = tf.shape(frames)[0]
+  # Interpolates only the crop's pixels: far cheaper than resizing whole
+  # frames and cropping, same sample points.
+  out = tf.image.crop_and_resize(
+      padded, tf.tile(plan.box[None], [count, 1]), tf.range(count),
+      [crop_size, crop_size], method="bilinear")
+  out = to_uint8(out)
+  if flip:
+    out = random_flip(out, plan.flip_seed)
+  return out
+
+
+def train_augment(clip, *, jitter_scales, crop_size: int, flip: bool,
+                  seed) -> tf.Tensor:
+  """Release train/val spatial sampling of a whole uint8 clip.
+
+  Args:
+    clip: uint8 `(time, height, width, 3)`.
+    seed: `(2,)` stateless seed; it fixes scale, crop and flip.
+
+  Returns:
+    uint8 `(time, crop_size, crop_size, 3)`.
+  """
+  shape = tf.shape(clip)
+  plan = plan_train_crop(shape[1], shape[2], jitter_scales=jitter_scales,
+                         crop_size=crop_size, seed=seed)
+  y, x, h, w = tf.unstack(plan.window)
+  return apply_train_crop(clip[:, y:y + h, x:x + w], plan, flip=flip,
+                          crop_size=crop_size)
+
+
+def uniform_crop_offsets(height, width, size: int, spatial_index: int):
+  """The release's `uniform_crop` corner for crop 0, 1 or 2.
+
+  Crops run along the long side: left/centre/right for landscape frames,
+  top/centre/bottom for portrait ones (square frames count as landscape). The
+  centre offset is `ceil((length - size) / 2)`.
+  """
+  y = (height - size + 1) // 2
+  x = (width - size + 1) // 2
+  if spatial_index == 1:
+    return y, x
+  portrait = height > width
+  edge_y = 0 if spatial_index == 0 else height - size
+  edge_x = 0 if spatial_index == 0 else width - size
+  return tf.where(portrait, edge_y, y), tf.where(portrait, x, edge_x)
+
+
+def uniform_crops(clips, *, crop_size: int, num_crops: int) -> tf.Tensor:
+  """The release's test-time crops of clips already resized.
+
+  Args:
+    clips: uint8 `(num_clips, time, height, width, 3)`, all the same size,
+      short side already resized (release: to TEST_CROP_SIZE for 3 crops, to
+      TRAIN_JITTER_SCALES[0] for 1 crop).
+    crop_size: side of the square crops.
+    num_crops: 3 (left/centre/right or top/centre/bottom) or 1 (centre).
+
+  Returns:
+    uint8 `(num_clips, num_crops, time, crop_size, crop_size, 3)`.
+  """
+  if num_crops not in (1, 3):
+    raise ValueError(f"num_crops must be 1 or 3 (release), got {num_crops}")
+  height, width = tf.shape(clips)[2], tf.shape(clips)[3]
+  indices = [1] if num_crops == 1 else [0, 1, 2]
+  views = []
+  for spatial_index in indices:
+    y, x = uniform_crop_offsets(height, width, crop_size, spatial_index)
+    views.append(clips[:, :, y:y + crop_size, x:x + crop_size, :])
+  out = tf.stack(views, axis=1)
+  return tf.ensure_shape(out, [None, num_crops, None, crop_size, crop_size, 3])

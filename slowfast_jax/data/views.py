@@ -1,0 +1,135 @@
+"""From a video's frames to the clips the model sees (TensorFlow).
+
+A video is a `FrameSource`: its length, frame size, and a `fetch(indices,
+window)` returning uint8 frames `(len(indices), h, w, 3)`, optionally only a
+`window` (y, x, height, width) of each. For a prepared dataset only the needed
+frames, and only the needed window of each, are JPEG-decoded
+(`jpeg_source`); decoded frames are gathered and sliced (`array_source`).
+Train and test views are built the same way for both, so the eval pipeline
+and a predict tool on raw videos agree.
+"""
+
+from typing import Callable, NamedTuple
+
+import tensorflow as tf
+
+from slowfast_jax.data import sampling
+from slowfast_jax.data import transforms
+
+
+class FrameSource(NamedTuple):
+  length: tf.Tensor  # int32 scalar: number of frames.
+  height: tf.Tensor
+  width: tf.Tensor
+  fetch: Callable[..., tf.Tensor]  # (indices, window=None) -> uint8 frames.
+
+
+def jpeg_source(jpegs) -> FrameSource:
+  """A video stored as a string tensor `(frames,)` of same-size JPEGs."""
+  shape = tf.io.extract_jpeg_shape(jpegs[0])  # Header only: cheap.
+
+  def fetch(indices, window=None):
+    encoded = tf.gather(jpegs, indices)
+    if window is None:
+      decode = lambda s: tf.io.decode_jpeg(s, channels=3)
+    else:
+      decode = lambda s: tf.io.decode_and_crop_jpeg(s, window, channels=3)
+    return tf.map_fn(decode, encoded,
+                     fn_output_signature=tf.TensorSpec([None, None, 3],
+                                                       tf.uint8))
+
+  return FrameSource(tf.shape(jpegs)[0], shape[0], shape[1], fetch)
+
+
+def array_source(frames) -> FrameSource:
+  """Decoded frames, uint8 `(frames, height, width, 3)`."""
+  frames = tf.convert_to_tensor(frames)
+  shape = tf.shape(frames)
+
+  def fetch(indices, window=None):
+    out = tf.gather(frames, indices)
+    if window is not None:
+      y, x, h, w = tf.unstack(window)
+      out = out[:, y:y + h, x:x + w]
+    return out
+
+  return FrameSource(shape[0], shape[1], shape[2], fetch)
+
+
+def _fetch_distinct(source: FrameSource, indices, window=None):
+  """`source.fetch(indices)` decoding each distinct frame once.
+
+  Windows overlap (test clips) or repeat frames (videos shorter than the
+  window), and decoding dominates the cost.
+  """
+  unique, position = tf.unique(tf.reshape(indices, [-1]))
+  return source.fetch(unique, window), position
+
+
+def train_clip(source: FrameSource, *, num_frames: int, sampling_rate: int,
+               target_fps: float, fps: float, jitter_scales, crop_size: int,
+               flip: bool, seed) -> tf.Tensor:
+  """The release's training (and validation) view of one video.
+
+  A window at a random start, `num_frames` frames by the release's linspace,
+  random short-side scale in `jitter_scales`, random square crop, random
+  horizontal flip; the same scale, crop and flip for every frame.
+
+  Args:
+    seed: `(2,)` stateless seed; the whole clip is a function of it.
+
+  Returns:
+    uint8 `(num_frames, crop_size, crop_size, 3)`.
+  """
+  window = sampling.clip_size(num_frames, sampling_rate, target_fps, fps)
+  start_seed, spatial_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, 2))
+  start = sampling.train_window_start_tf(source.length, window, start_seed)
+  indices = sampling.clip_indices_tf(start, window, num_frames, source.length)
+  plan = transforms.plan_train_crop(
+      source.height, source.width, jitter_scales=jitter_scales,
+      crop_size=crop_size, seed=spatial_seed)
+  frames, position = _fetch_distinct(source, indices, plan.window)
+  # Interpolate the distinct frames only, then repeat.
+  crops = transforms.apply_train_crop(frames, plan, flip=flip,
+                                      crop_size=crop_size)
+  clip = tf.gather(crops, position)
+  return tf.ensure_shape(clip, [num_frames, crop_size, crop_size, 3])
+
+
+def test_views(source: FrameSource, *, num_frames: int, sampling_rate: int,
+               num_clips: int, num_crops: int, crop_size: int,
+               short_side: int, target_fps: float, fps: float) -> tf.Tensor:
+  """The release's test views of one video.
+
+  `num_clips` windows starting at `delta * i / num_clips`, each resized to
+  `short_side` and cut into `num_crops` (1 or 3) crops along the long side.
+
+  Returns:
+    uint8 `(num_clips * num_crops, num_frames, crop_size, crop_size, 3)`;
+    view v is temporal clip `v // num_crops` and spatial crop
+    `v % num_crops`, the release's order.
+  """
+  window = sampling.clip_size(num_frames, sampling_rate, target_fps, fps)
+  starts = sampling.test_window_starts_tf(source.length, window, num_clips)
+  indices = tf.stack([
+      sampling.clip_indices_tf(starts[i], window, num_frames, source.length)
+      for i in range(num_clips)
+  ])
+  frames, position = _fetch_distinct(source, indices)
+  frames = transforms.resize_short_side(frames, short_side)
+  clips = tf.reshape(
+      tf.gather(frames, position),
+      tf.concat([[num_clips, num_frames], tf.shape(frames)[1:]], axis=0))
+  views = transforms.uniform_crops(clips, crop_size=crop_size,
+                                   num_crops=num_crops)
+  return tf.reshape(
+      views, [num_clips * num_crops, num_frames, crop_size, crop_size, 3])
+
+
+def test_short_side(data_config, num_crops: int) -> int:
+  """Short side before test crops (release: TEST_CROP_SIZE for 3 crops,
+  TRAIN_JITTER_SCALES[0] for a single centre crop)."""
+  if num_crops == 1:
+    return int(data_config.train_jitter_scales[0])
+  return int(data_config.test_crop_size)
