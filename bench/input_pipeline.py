@@ -1,6 +1,6 @@
 r"""Training-input throughput: pre-decoded TFDS clips vs on-the-fly PyAV decoding.
 
-  python bench/input_pipeline.py [--videos 12] [--seconds 10] [--clips 96]
+  python bench/input_pipeline.py [--videos 12] [--seconds 10] [--rounds 3]
 
 Both sides produce the same training clips of SlowFast 8x8 (32 frames,
 sampling rate 2 at 30 fps, scale jitter [256, 320], crop 224, flip):
@@ -15,8 +15,9 @@ sampling rate 2 at 30 fps, scale jitter [256, 320], crop 224, flip):
 
 Source videos are synthetic H.264 (moving textured objects, a panning camera
 and sensor-like noise) at short side 320, so both sides read the same pixels.
-Everything is read from the page cache; both sides get the same cores. Prints
-a table and writes JSON (default `bench/results/input_pipeline.json`).
+Everything is read from the page cache; both sides get the same cores, in
+alternating rounds (the median is reported). Prints a table and writes JSON
+(default `bench/results/input_pipeline.json`).
 """
 
 import argparse
@@ -128,40 +129,68 @@ def pyav_clip(task):
   return out.numpy()
 
 
-def bench_on_the_fly(paths, clips, workers, warmup):
-  context = multiprocessing.get_context("spawn")
-  tasks = [(paths[i % len(paths)], i) for i in range(warmup + clips)]
-  with context.Pool(workers, initializer=_init_worker) as pool:
-    pool.map(pyav_clip, tasks[:warmup], chunksize=1)
+class OnTheFly:
+  """The baseline: clips decoded by a pool of worker processes."""
+
+  def __init__(self, paths, workers):
+    self._paths = paths
+    self._next = 0
+    context = multiprocessing.get_context("spawn")
+    self._pool = context.Pool(workers, initializer=_init_worker)
+    self.clips(2 * workers)  # Warm up: imports, first decodes.
+
+  def _tasks(self, count):
+    tasks = [(self._paths[i % len(self._paths)], i)
+             for i in range(self._next, self._next + count)]
+    self._next += count
+    return tasks
+
+  def clips(self, count):
     start = time.perf_counter()
-    checksum = 0
-    for clip in pool.imap_unordered(pyav_clip, tasks[warmup:], chunksize=1):
+    for clip in self._pool.imap_unordered(pyav_clip, self._tasks(count),
+                                          chunksize=1):
       assert clip.shape == (NUM_FRAMES, CROP, CROP, 3), clip.shape
-      checksum += int(clip[0, 0, 0, 0])
+    return time.perf_counter() - start
+
+  def close(self):
+    self._pool.terminate()
+
+
+class PreDecoded:
+  """The pipeline under test: `make_train_dataset` on the prepared videos."""
+
+  def __init__(self, data_dir, name, batch_size):
+    from slowfast_jax import config_lib
+    from slowfast_jax.data import pipeline
+    config = config_lib.kinetics_config(
+        config_lib.model_config(num_frames=NUM_FRAMES, alpha=4))
+    config.data.name = name
+    config.data.data_dir = data_dir
+    config.data.sampling_rate = SAMPLING_RATE
+    config.data.shuffle_buffer = 64
+    config.global_batch_size = batch_size
+    self.batch_size = batch_size
+    self._dataset = pipeline.make_train_dataset(config)
+
+  def clips(self, count):
+    # A fresh iterator per round, warmed up, and deleted afterwards: a live
+    # one keeps filling its prefetch buffers (and using the cores) while the
+    # other side is timed.
+    iterator = iter(self._dataset)
+    for _ in range(2):
+      next(iterator)
+    start = time.perf_counter()
+    for _ in range(-(-count // self.batch_size)):
+      batch = next(iterator)
+      assert batch["video"].shape == (self.batch_size, NUM_FRAMES, CROP, CROP,
+                                      3)
     seconds = time.perf_counter() - start
-  return clips / seconds, seconds
+    del iterator
+    return seconds
 
 
-def bench_pre_decoded(data_dir, name, clips, batch_size, warmup_batches):
-  from slowfast_jax import config_lib
-  from slowfast_jax.data import pipeline
-  config = config_lib.kinetics_config(
-      config_lib.model_config(num_frames=NUM_FRAMES, alpha=4))
-  config.data.name = name
-  config.data.data_dir = data_dir
-  config.data.sampling_rate = SAMPLING_RATE
-  config.data.shuffle_buffer = 64
-  config.global_batch_size = batch_size
-  iterator = iter(pipeline.make_train_dataset(config))
-  for _ in range(warmup_batches):
-    next(iterator)
-  num_batches = -(-clips // batch_size)
-  start = time.perf_counter()
-  for _ in range(num_batches):
-    batch = next(iterator)
-    assert batch["video"].shape == (batch_size, NUM_FRAMES, CROP, CROP, 3)
-  seconds = time.perf_counter() - start
-  return num_batches * batch_size / seconds, seconds
+def timed(fn, count):
+  return count / fn(count)
 
 
 def main():
@@ -171,8 +200,9 @@ def main():
   parser.add_argument("--seconds", type=float, default=10.0)
   parser.add_argument("--height", type=int, default=320)
   parser.add_argument("--width", type=int, default=426)
-  parser.add_argument("--clips", type=int, default=96,
-                      help="clips timed on each side")
+  parser.add_argument("--clips", type=int, default=48,
+                      help="clips timed per side per round")
+  parser.add_argument("--rounds", type=int, default=3)
   parser.add_argument("--batch-size", type=int, default=8)
   parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                       help="processes for prepare and for the baseline")
@@ -208,29 +238,44 @@ def main():
                     for f in os.listdir(summary.directory)
                     if ".tfrecord-" in f)
 
-  print("timing pre-decoded pipeline ...")
-  pre_rate, pre_seconds = bench_pre_decoded(
-      data_dir, name, args.clips, args.batch_size, warmup_batches=2)
-  print("timing on-the-fly PyAV baseline ...")
-  fly_rate, fly_seconds = bench_on_the_fly(paths, args.clips, args.workers,
-                                           warmup=2 * args.workers)
+  # Rounds alternate between the two sides so that both see the same load
+  # (the machine is shared).
+  pre = PreDecoded(data_dir, name, args.batch_size)
+  fly = OnTheFly(paths, args.workers)
+  clips = -(-args.clips // args.batch_size) * args.batch_size
+  rounds = []
+  load = [os.getloadavg()[0]]
+  for r in range(args.rounds):
+    pre_rate = timed(pre.clips, clips)
+    fly_rate = timed(fly.clips, clips)
+    rounds.append({"pre_decoded": pre_rate, "on_the_fly": fly_rate,
+                   "speedup": pre_rate / fly_rate})
+    print(f"round {r + 1}: pre-decoded {pre_rate:.2f} clips/s, on the fly "
+          f"{fly_rate:.2f} clips/s ({pre_rate / fly_rate:.2f}x)")
+  fly.close()
+  load.append(os.getloadavg()[0])
+  pre_rate = float(np.median([r["pre_decoded"] for r in rounds]))
+  fly_rate = float(np.median([r["on_the_fly"] for r in rounds]))
+  speedup = float(np.median([r["speedup"] for r in rounds]))
 
   rows = [
-      ("pre-decoded (TFDS JPEG, tf.data)", pre_rate, pre_seconds),
-      ("on the fly (PyAV, release loader)", fly_rate, fly_seconds),
+      ("pre-decoded (TFDS JPEG, tf.data)", pre_rate),
+      ("on the fly (PyAV, release loader)", fly_rate),
   ]
   print()
-  print(f"{'pipeline':36s} {'clips/s':>9s} {'clips/s/core':>13s} "
-        f"{'time (s)':>9s}")
-  for label, rate, seconds in rows:
-    print(f"{label:36s} {rate:9.2f} {rate / cores:13.2f} {seconds:9.1f}")
-  print(f"speed-up: {pre_rate / fly_rate:.2f}x on {cores} cores")
+  print(f"median of {args.rounds} rounds of {clips} clips per side "
+        f"(load average {load[0]:.2f} -> {load[1]:.2f}):")
+  print(f"{'pipeline':36s} {'clips/s':>9s} {'clips/s/core':>13s}")
+  for label, rate in rows:
+    print(f"{label:36s} {rate:9.2f} {rate / cores:13.2f}")
+  print(f"speed-up: {speedup:.2f}x on {cores} cores")
   print(f"(sources: {args.videos} x {args.seconds:g} s H.264 "
         f"{args.width}x{args.height}, "
         f"{source_bytes * 8 / (args.videos * args.seconds) / 1e6:.2f} Mbit/s; "
         f"stored: {shard_bytes / frames_total / 1e3:.1f} kB/frame JPEG; "
-        f"prepare took {prepare_seconds:.1f} s = "
-        f"{summary.processed_now / prepare_seconds:.2f} videos/s)")
+        + (f"prepare took {prepare_seconds:.1f} s = "
+           f"{summary.processed_now / prepare_seconds:.2f} videos/s)"
+           if summary.processed_now else "prepared dataset reused)"))
 
   result = {
       "machine": {"cores": cores, "cpu": _cpu_name(),
@@ -247,13 +292,14 @@ def main():
                    "videos_decoded_by_this_run": summary.processed_now},
       "pre_decoded": {"clips_per_s": pre_rate,
                       "clips_per_s_per_core": pre_rate / cores,
-                      "clips_timed": -(-args.clips // args.batch_size) *
-                                     args.batch_size,
                       "batch_size": args.batch_size},
       "on_the_fly": {"clips_per_s": fly_rate,
                      "clips_per_s_per_core": fly_rate / cores,
-                     "clips_timed": args.clips, "workers": args.workers},
-      "speedup": pre_rate / fly_rate,
+                     "workers": args.workers},
+      "speedup": speedup,
+      "rounds": rounds,
+      "clips_per_round": clips,
+      "load_average_1min": {"start": load[0], "end": load[1]},
   }
   os.makedirs(os.path.dirname(args.json), exist_ok=True)
   with open(args.json, "w") as f:

@@ -137,9 +137,9 @@ def _jpegs(frames):
   return tf.constant(out)
 
 
-def test_windowed_jpeg_decode_equals_full_decode():
-  # Decoding only the crop's window of each JPEG must give the same clip as
-  # decoding whole frames.
+def test_clip_from_jpegs_equals_clip_from_decoded_frames():
+  # The dataset path (decode the sampled JPEGs) and the raw-video path
+  # (gather decoded frames) give the same clip for the same seed.
   rng = np.random.default_rng(3)
   base = rng.integers(0, 256, (6, 12, 3)).astype(np.uint8)
   frames = np.stack([

@@ -288,7 +288,9 @@ def prepare(*, name: str, video_dir, splits: dict[str, str], data_dir,
   total = sum(len(s) for shards in plan.values() for s in shards)
   remaining = sum(len(s) for s in todo)
   start = time.time()
-  if remaining < total:
+  if remaining == 0:
+    print(f"All {total} videos already prepared.", file=sys.stderr)
+  elif remaining < total:
     print(f"Resuming: {total - remaining} of {total} videos already done.",
           file=sys.stderr)
 
@@ -378,7 +380,8 @@ def _print_summary(summary: Summary) -> None:
     if n == 0:
       print(f"WARNING: split {split} has no decodable videos; not written.")
   if summary.skipped:
-    print(f"{len(summary.skipped)} videos skipped; reasons in "
+    noun = "video" if len(summary.skipped) == 1 else "videos"
+    print(f"{len(summary.skipped)} {noun} skipped; reasons in "
           f"{summary.report_path}")
 
 

@@ -3,20 +3,15 @@
 Clips are uint8 `(time, height, width, channels)`. Every frame of a clip gets
 the same scale, crop and flip.
 
-Resizing follows PyTorch's `F.interpolate(mode="bilinear",
-align_corners=False)` sample points (source coordinate `(dst + 0.5) * in /
-out - 0.5`, clamped to the frame; no antialiasing), which is what the release
-calls. A training crop of a resized frame is interpolated directly at its own
-sample points (`tf.image.crop_and_resize`): the same values as resizing the
-whole frame and cropping (up to float rounding), for a fraction of the work,
-and only that window of each JPEG needs decoding.
+Resizing is `tf.image.resize` bilinear without antialiasing: it samples at
+PyTorch's `F.interpolate(mode="bilinear", align_corners=False)` points
+(source coordinate `(dst + 0.5) * in / out - 0.5`, clamped to the frame),
+which is what the release calls.
 
 The release normalizes before resizing and keeps floats; here resized values
 are rounded to uint8 (normalization happens on device), a difference of at
 most half a grey level.
 """
-
-from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -53,7 +48,8 @@ def resize_short_side(clip, size) -> tf.Tensor:
 
 
 def to_uint8(clip) -> tf.Tensor:
-  return tf.cast(tf.clip_by_value(tf.round(clip), 0.0, 255.0), tf.uint8)
+  """Rounds interpolated pixels (within [0, 255]) to uint8, in one pass."""
+  return tf.cast(clip + 0.5, tf.uint8)  # Cast truncates: round half up.
 
 
 def random_jitter_size(min_size: int, max_size: int, seed) -> tf.Tensor:
@@ -81,80 +77,15 @@ def random_flip(clip, seed) -> tf.Tensor:
   return tf.cond(flip, lambda: tf.reverse(clip, axis=[2]), lambda: clip)
 
 
-# Extra source pixels decoded around a crop's window: JPEG chroma upsampling
-# at a decoded window's edge differs from a full decode within ~2 pixels.
-_WINDOW_MARGIN = 8
-
-
-class CropPlan(NamedTuple):
-  """Where a train crop comes from in the source frames."""
-  window: tf.Tensor  # int32 (4,): y, x, height, width of source pixels read.
-  box: tf.Tensor  # float32 (4,): crop_and_resize box in the padded window.
-  flip_seed: tf.Tensor
-
-
-def _axis_plan(in_size, out_size, offset, crop_size: int):
-  """Source span and normalized box edges of a crop along one axis.
-
-  Output pixel i of the resized frame samples source coordinate
-  `(i + 0.5) * in / out - 0.5` (PyTorch, align_corners=False).
-  """
-  scale = tf.cast(in_size, tf.float32) / tf.cast(out_size, tf.float32)
-  first = (tf.cast(offset, tf.float32) + 0.5) * scale - 0.5
-  last = first + scale * (crop_size - 1)
-  low = tf.maximum(tf.cast(tf.floor(first), tf.int32) - _WINDOW_MARGIN, 0)
-  high = tf.minimum(tf.cast(tf.math.ceil(last), tf.int32) + 1 + _WINDOW_MARGIN,
-                    tf.cast(in_size, tf.int32))
-  # The window is padded by one replicated pixel on each side so that
-  # samples left of pixel 0 (upsampling) read pixel 0, as PyTorch clamps.
-  span = tf.cast(high - low + 1, tf.float32)  # Padded size - 1.
-  low_f = tf.cast(low, tf.float32)
-  return low, high - low, (first - low_f + 1) / span, (last - low_f + 1) / span
-
-
-def plan_train_crop(height, width, *, jitter_scales, crop_size: int,
-                    seed) -> CropPlan:
-  """Draws the release's random scale and crop for frames `height x width`.
-
-  Release order: short side resized to `int(round(U(*jitter_scales)))`, then
-  a random `crop_size` square. Returns the source window the crop needs and
-  how to interpolate it.
-  """
-  size_seed, crop_seed, flip_seed = tf.unstack(
-      tf.random.experimental.stateless_split(seed, 3))
-  size = random_jitter_size(jitter_scales[0], jitter_scales[1], size_seed)
-  new_h, new_w = short_side_resize_shape(height, width, size)
-  tf.debugging.assert_greater_equal(
-      tf.minimum(new_h, new_w), crop_size,
-      message="train crop larger than the scaled frame")
-  offsets = random_crop_offsets(new_h, new_w, crop_size, crop_seed)
-  y, h, y1, y2 = _axis_plan(height, new_h, offsets[0], crop_size)
-  x, w, x1, x2 = _axis_plan(width, new_w, offsets[1], crop_size)
-  return CropPlan(tf.stack([y, x, h, w]), tf.stack([y1, x1, y2, x2]),
-                  flip_seed)
-
-
-def apply_train_crop(frames, plan: CropPlan, *, flip: bool,
-                     crop_size: int) -> tf.Tensor:
-  """uint8 source windows `(time, h, w, 3)` -> uint8 crops, maybe flipped."""
-  # Replicate the edge pixels (tf.pad's SYMMETRIC mode is far slower).
-  padded = tf.concat([frames[:, :1], frames, frames[:, -1:]], axis=1)
-  padded = tf.concat([padded[:, :, :1], padded, padded[:, :, -1:]], axis=2)
-  count = tf.shape(frames)[0]
-  # Interpolates only the crop's pixels: far cheaper than resizing whole
-  # frames and cropping, same sample points.
-  out = tf.image.crop_and_resize(
-      padded, tf.tile(plan.box[None], [count, 1]), tf.range(count),
-      [crop_size, crop_size], method="bilinear")
-  out = to_uint8(out)
-  if flip:
-    out = random_flip(out, plan.flip_seed)
-  return out
-
-
 def train_augment(clip, *, jitter_scales, crop_size: int, flip: bool,
                   seed) -> tf.Tensor:
-  """Release train/val spatial sampling of a whole uint8 clip.
+  """Release train/val spatial sampling of a uint8 clip.
+
+  Short side resized to `int(round(U(*jitter_scales)))`, a random
+  `crop_size` square crop, horizontal flip with p = 0.5 if `flip`; the same
+  for every frame. (Resizing whole frames with `tf.image.resize` costs less
+  than interpolating just the crop with `crop_and_resize`, whose per-pixel
+  kernel is slower.)
 
   Args:
     clip: uint8 `(time, height, width, 3)`.
@@ -163,12 +94,21 @@ def train_augment(clip, *, jitter_scales, crop_size: int, flip: bool,
   Returns:
     uint8 `(time, crop_size, crop_size, 3)`.
   """
+  size_seed, crop_seed, flip_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, 3))
+  size = random_jitter_size(jitter_scales[0], jitter_scales[1], size_seed)
   shape = tf.shape(clip)
-  plan = plan_train_crop(shape[1], shape[2], jitter_scales=jitter_scales,
-                         crop_size=crop_size, seed=seed)
-  y, x, h, w = tf.unstack(plan.window)
-  return apply_train_crop(clip[:, y:y + h, x:x + w], plan, flip=flip,
-                          crop_size=crop_size)
+  new_h, new_w = short_side_resize_shape(shape[1], shape[2], size)
+  tf.debugging.assert_greater_equal(
+      tf.minimum(new_h, new_w), crop_size,
+      message="train crop larger than the scaled frame")
+  y, x = tf.unstack(random_crop_offsets(new_h, new_w, crop_size, crop_seed))
+  resized = tf.image.resize(clip, tf.stack([new_h, new_w]), method="bilinear",
+                            antialias=False)
+  out = to_uint8(resized[:, y:y + crop_size, x:x + crop_size])
+  if flip:
+    out = random_flip(out, flip_seed)
+  return tf.ensure_shape(out, [None, crop_size, crop_size, 3])
 
 
 def uniform_crop_offsets(height, width, size: int, spatial_index: int):

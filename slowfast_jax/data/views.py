@@ -1,10 +1,9 @@
 """From a video's frames to the clips the model sees (TensorFlow).
 
-A video is a `FrameSource`: its length, frame size, and a `fetch(indices,
-window)` returning uint8 frames `(len(indices), h, w, 3)`, optionally only a
-`window` (y, x, height, width) of each. For a prepared dataset only the needed
-frames, and only the needed window of each, are JPEG-decoded
-(`jpeg_source`); decoded frames are gathered and sliced (`array_source`).
+A video is a `FrameSource`: its length and a `fetch(indices)` returning the
+uint8 frames `(len(indices), height, width, 3)` at those indices. For a
+prepared dataset only the needed frames are JPEG-decoded (`jpeg_source`);
+decoded frames are gathered (`array_source`).
 Train and test views are built the same way for both, so the eval pipeline
 and a predict tool on raw videos agree.
 """
@@ -19,51 +18,35 @@ from slowfast_jax.data import transforms
 
 class FrameSource(NamedTuple):
   length: tf.Tensor  # int32 scalar: number of frames.
-  height: tf.Tensor
-  width: tf.Tensor
-  fetch: Callable[..., tf.Tensor]  # (indices, window=None) -> uint8 frames.
+  fetch: Callable[[tf.Tensor], tf.Tensor]  # indices -> uint8 frames.
 
 
 def jpeg_source(jpegs) -> FrameSource:
   """A video stored as a string tensor `(frames,)` of same-size JPEGs."""
-  shape = tf.io.extract_jpeg_shape(jpegs[0])  # Header only: cheap.
 
-  def fetch(indices, window=None):
-    encoded = tf.gather(jpegs, indices)
-    if window is None:
-      decode = lambda s: tf.io.decode_jpeg(s, channels=3)
-    else:
-      decode = lambda s: tf.io.decode_and_crop_jpeg(s, window, channels=3)
-    return tf.map_fn(decode, encoded,
+  def fetch(indices):
+    return tf.map_fn(lambda s: tf.io.decode_jpeg(s, channels=3),
+                     tf.gather(jpegs, indices),
                      fn_output_signature=tf.TensorSpec([None, None, 3],
                                                        tf.uint8))
 
-  return FrameSource(tf.shape(jpegs)[0], shape[0], shape[1], fetch)
+  return FrameSource(tf.shape(jpegs)[0], fetch)
 
 
 def array_source(frames) -> FrameSource:
   """Decoded frames, uint8 `(frames, height, width, 3)`."""
   frames = tf.convert_to_tensor(frames)
-  shape = tf.shape(frames)
-
-  def fetch(indices, window=None):
-    out = tf.gather(frames, indices)
-    if window is not None:
-      y, x, h, w = tf.unstack(window)
-      out = out[:, y:y + h, x:x + w]
-    return out
-
-  return FrameSource(shape[0], shape[1], shape[2], fetch)
+  return FrameSource(tf.shape(frames)[0], lambda i: tf.gather(frames, i))
 
 
-def _fetch_distinct(source: FrameSource, indices, window=None):
-  """`source.fetch(indices)` decoding each distinct frame once.
+def _fetch_distinct(source: FrameSource, indices):
+  """The distinct frames among `indices` and where each index finds its own.
 
-  Windows overlap (test clips) or repeat frames (videos shorter than the
-  window), and decoding dominates the cost.
+  Test windows overlap and videos shorter than the window repeat frames;
+  decoding and resizing dominate the cost, so do them once per frame.
   """
   unique, position = tf.unique(tf.reshape(indices, [-1]))
-  return source.fetch(unique, window), position
+  return source.fetch(unique), position
 
 
 def train_clip(source: FrameSource, *, num_frames: int, sampling_rate: int,
@@ -86,13 +69,10 @@ def train_clip(source: FrameSource, *, num_frames: int, sampling_rate: int,
       tf.random.experimental.stateless_split(seed, 2))
   start = sampling.train_window_start_tf(source.length, window, start_seed)
   indices = sampling.clip_indices_tf(start, window, num_frames, source.length)
-  plan = transforms.plan_train_crop(
-      source.height, source.width, jitter_scales=jitter_scales,
-      crop_size=crop_size, seed=spatial_seed)
-  frames, position = _fetch_distinct(source, indices, plan.window)
-  # Interpolate the distinct frames only, then repeat.
-  crops = transforms.apply_train_crop(frames, plan, flip=flip,
-                                      crop_size=crop_size)
+  frames, position = _fetch_distinct(source, indices)
+  crops = transforms.train_augment(frames, jitter_scales=jitter_scales,
+                                   crop_size=crop_size, flip=flip,
+                                   seed=spatial_seed)
   clip = tf.gather(crops, position)
   return tf.ensure_shape(clip, [num_frames, crop_size, crop_size, 3])
 
