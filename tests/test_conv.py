@@ -1,0 +1,78 @@
+"""The fast CPU convolution formulations equal `lax.conv_general_dilated`."""
+
+import numpy as np
+import pytest
+
+import jax
+import jax.numpy as jnp
+from slowfast_jax import models
+from slowfast_jax.models import conv
+
+from model_configs import PRESETS
+from model_configs import random_variables
+from model_configs import tiny_model_config
+
+# Every (kernel, stride) the presets use: stems, bottleneck a/b/c and
+# shortcuts, fusions (α = 4 and 8), non-local 1×1×1.
+PRESET_KERNELS = [
+    ((1, 7, 7), (1, 2, 2)), ((5, 7, 7), (1, 2, 2)),
+    ((1, 3, 3), (1, 1, 1)), ((1, 3, 3), (1, 2, 2)),
+    ((3, 1, 1), (1, 1, 1)), ((1, 1, 1), (1, 1, 1)), ((1, 1, 1), (1, 2, 2)),
+    ((5, 1, 1), (4, 1, 1)), ((7, 1, 1), (4, 1, 1)), ((5, 1, 1), (8, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("kernel_size,strides", PRESET_KERNELS)
+def test_fast_formulation_matches_native_forward_and_gradients(
+    kernel_size, strides):
+  rng = np.random.RandomState(0)
+  inputs = jnp.asarray(rng.randn(2, 8, 12, 10, 3), jnp.float32)
+  kernel = jnp.asarray(rng.randn(*kernel_size, 3, 5), jnp.float32)
+
+  def loss(impl):
+    def f(x, k):
+      y = conv.conv3d(x, k, strides, impl)
+      return jnp.sum(y * jnp.cos(jnp.arange(y.size).reshape(y.shape)))
+    return jax.jit(jax.value_and_grad(f, argnums=(0, 1)))
+
+  (native_value, native_grads) = loss("native")(inputs, kernel)
+  (fast_value, fast_grads) = loss("fast")(inputs, kernel)
+  native_out = conv.conv3d(inputs, kernel, strides, "native")
+  fast_out = conv.conv3d(inputs, kernel, strides, "fast")
+  assert fast_out.shape == native_out.shape
+  np.testing.assert_allclose(fast_out, native_out, atol=1e-4, rtol=1e-5)
+  np.testing.assert_allclose(fast_value, native_value, rtol=1e-5, atol=1e-3)
+  for fast_grad, native_grad in zip(fast_grads, native_grads):
+    np.testing.assert_allclose(fast_grad, native_grad, atol=1e-4, rtol=1e-5)
+
+
+def test_fast_path_is_a_different_computation_where_it_applies():
+  assert conv.fast_formulation((1, 3, 3), (1, 1, 1)) is not None
+  assert conv.fast_formulation((3, 1, 1), (1, 1, 1)) is not None
+  assert conv.fast_formulation((5, 7, 7), (1, 2, 2)) is not None
+  assert conv.fast_formulation((1, 1, 1), (1, 1, 1)) is None
+  assert conv.fast_formulation((7, 1, 1), (4, 1, 1)) is None
+
+
+def test_auto_is_fast_on_cpu_and_bad_names_fail():
+  assert jax.default_backend() == "cpu"
+  assert conv.resolve_impl("auto") == "fast"
+  assert conv.resolve_impl("native") == "native"
+  with pytest.raises(ValueError, match="model.conv_impl"):
+    conv.resolve_impl("cudnn")
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_fast_and_native_models_agree_on_every_preset(preset):
+  config = tiny_model_config(preset, width=8, crop=32, frames=8)
+  shapes = models.input_shapes(config, 48, batch_size=1)
+  rng = np.random.RandomState(0)
+  inputs = [jnp.asarray(rng.randn(*s), jnp.float32) for s in shapes]
+  native = models.build_model(config, conv_impl="native")
+  fast = models.build_model(config, conv_impl="fast")
+  variables = random_variables(native, inputs)
+  # Op by op: repeated blocks reuse compiled ops, far cheaper than jitting
+  # two whole R101 graphs.
+  native_out = native.apply(variables, inputs, probabilities=True)
+  fast_out = fast.apply(variables, inputs, probabilities=True)
+  np.testing.assert_allclose(fast_out, native_out, atol=1e-5)
