@@ -1,0 +1,82 @@
+r"""Multi-view testing of a trained or converted checkpoint.
+
+  python eval.py --config configs/slowfast_8x8_r50.py --checkpoint DIR \
+      --config.data.data_dir=DATA [--split val] [--output OUT] [--plots]
+
+Every view (`config.eval.num_clips` × `config.eval.num_crops`, release: 10 × 3)
+of every video of the split is scored; scores are summed per video
+(`config.eval.ensemble`), and top-1, top-5 and mean per-class accuracy are
+written to `results.json`, with the per-video scores in `scores.npz`, in
+`--output` (default: the checkpoint directory).
+"""
+
+import json
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Config file (configs/NAME.py).", lock_config=True)
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "Checkpoint directory: a converted one, or a training "
+    "run's `workdir/checkpoints` (the latest step is used).")
+_SPLIT = flags.DEFINE_string("split", None,
+                             "Split to test (default: config.data.test_split).")
+_OUTPUT = flags.DEFINE_string("output", None,
+                              "Where to write results (default: --checkpoint).")
+_PLOTS = flags.DEFINE_bool("plots", False,
+                           "Also write confusion-matrix and per-class PNGs.")
+_JAX_DISTRIBUTED = flags.DEFINE_bool(
+    "jax_distributed", False, "Call jax.distributed.initialize() (pods).")
+flags.mark_flags_as_required(["config", "checkpoint"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  # Imported here so `--help` and flag errors are instant.
+  import jax  # pylint: disable=g-import-not-at-top
+  from slowfast_jax import checkpoint  # pylint: disable=g-import-not-at-top
+  from slowfast_jax import class_names as class_names_lib  # pylint: disable=g-import-not-at-top
+  from slowfast_jax import eval_lib  # pylint: disable=g-import-not-at-top
+  from slowfast_jax import plots  # pylint: disable=g-import-not-at-top
+  from slowfast_jax import sharding  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+
+  sharding.initialize_distributed(auto=_JAX_DISTRIBUTED.value)
+  config = _CONFIG.value
+  split = _SPLIT.value or config.data.test_split
+  variables, metadata = checkpoint.restore_variables(_CHECKPOINT.value)
+  eval_lib.check_num_classes(variables, config.model, _CHECKPOINT.value)
+  info = pipeline.dataset_info(config, split)
+  num_clips, num_crops = config.eval.num_clips, config.eval.num_crops
+  batches = pipeline.make_eval_dataset(
+      config, split, num_clips=num_clips, num_crops=num_crops,
+      batch_size=config.eval.batch_size, process_index=jax.process_index(),
+      process_count=jax.process_count(), random_view=False)
+  num_batches = pipeline.num_eval_batches(
+      info.num_examples[split], num_clips=num_clips, num_crops=num_crops,
+      batch_size=config.eval.batch_size, process_count=jax.process_count())
+  result = eval_lib.evaluate(
+      variables, batches.as_numpy_iterator(), model_config=config.model,
+      data_config=config.data, num_clips=num_clips, num_crops=num_crops,
+      ensemble=config.eval.ensemble, num_videos=info.num_examples[split],
+      num_batches=num_batches)
+  if jax.process_index() == 0:
+    output = _OUTPUT.value or _CHECKPOINT.value
+    path = eval_lib.write_results(
+        output, result, extra=dict(split=split, checkpoint=_CHECKPOINT.value))
+    print(json.dumps(result.metrics, indent=2, sort_keys=True))
+    print(f"Wrote {path}")
+    if _PLOTS.value:
+      names = class_names_lib.resolve(config.model.num_classes,
+                                      metadata=metadata,
+                                      dataset_names=info.class_names)
+      for plot in plots.write_plots(output, result.labels, result.scores,
+                                    names):
+        print(f"Wrote {plot}")
+
+
+if __name__ == "__main__":
+  app.run(main)

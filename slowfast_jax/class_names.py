@@ -1,0 +1,66 @@
+"""Class names for reports and predictions.
+
+Sources, first match wins: a `--labels` file, the checkpoint's metadata
+(`class_names`, written by training and by the converter when it knows them),
+the dataset's names, and for 400-class models the Kinetics-400 names that ship
+with the package (the release's model-zoo checkpoints are Kinetics-400, in the
+standard alphabetical class order).
+"""
+
+import importlib.resources
+import json
+from typing import Any, Mapping, Sequence
+
+from etils import epath
+
+KINETICS400_FILE = "kinetics400_classes.txt"
+
+
+def kinetics400() -> list[str]:
+  """The 400 Kinetics class names, index order of the release's labels."""
+  text = (importlib.resources.files("slowfast_jax") / "assets" /
+          KINETICS400_FILE).read_text(encoding="utf-8")
+  return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def read_labels_file(path: epath.PathLike) -> list[str]:
+  """Names from a text file (one per line, in class order) or JSON.
+
+  JSON may be a list of names or a `{name: index}` map (pytorchvideo's
+  `kinetics_classnames.json` style).
+  """
+  path = epath.Path(path)
+  if not path.exists():
+    raise FileNotFoundError(f"--labels file {path} does not exist.")
+  text = path.read_text(encoding="utf-8")
+  if path.suffix == ".json":
+    data = json.loads(text)
+    if isinstance(data, dict):
+      by_index = {int(i): str(name) for name, i in data.items()}
+      if sorted(by_index) != list(range(len(by_index))):
+        raise ValueError(f"{path}: the class indices are not 0..{len(data)-1}.")
+      return [by_index[i] for i in range(len(by_index))]
+    return [str(name) for name in data]
+  return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def resolve(num_classes: int, *, labels_file: epath.PathLike | None = None,
+            metadata: Mapping[str, Any] | None = None,
+            dataset_names: Sequence[str] | None = None) -> list[str]:
+  """`num_classes` names from the first source that has them (see above).
+
+  Raises if `labels_file` is given but has the wrong count; falls back to
+  `class 0`, `class 1`, ... when nothing else fits.
+  """
+  if labels_file:
+    names = read_labels_file(labels_file)
+    if len(names) != num_classes:
+      raise ValueError(f"--labels {labels_file} has {len(names)} names; the "
+                       f"model has {num_classes} classes.")
+    return names
+  for names in ((metadata or {}).get("class_names"), dataset_names):
+    if names and len(names) == num_classes:
+      return [str(n) for n in names]
+  if num_classes == 400:
+    return kinetics400()
+  return [f"class {i}" for i in range(num_classes)]
