@@ -18,6 +18,7 @@ checkpoint that way).
 from typing import Any
 
 from etils import epath
+import jax
 import orbax.checkpoint as ocp
 
 VARIABLES = "variables"
@@ -30,9 +31,28 @@ BEST_METRIC = "val_top1"
 
 def _manager(directory: epath.PathLike, create: bool = False
              ) -> ocp.CheckpointManager:
+  # Registered handlers let `item_metadata` describe the saved arrays.
   return ocp.CheckpointManager(
       epath.Path(directory),
-      options=ocp.CheckpointManagerOptions(create=create))
+      options=ocp.CheckpointManagerOptions(create=create),
+      item_handlers={
+          VARIABLES: ocp.StandardCheckpointHandler(),
+          METADATA: ocp.JsonCheckpointHandler(),
+          OPT_STATE: ocp.StandardCheckpointHandler(),
+          TRAIN_META: ocp.JsonCheckpointHandler(),
+      })
+
+
+def _local_target(tree_metadata: Any) -> Any:
+  """Restore target: every saved array whole on this host's first device.
+
+  Without a target orbax reuses the saving run's device layout, which fails
+  when the checkpoint was written on another device count (e.g. a pod).
+  """
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  return jax.tree.map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+      tree_metadata)
 
 
 def save_variables(directory: epath.PathLike, variables: dict[str, Any], *,
@@ -65,7 +85,8 @@ def restore_variables(directory: epath.PathLike, *, step: int | None = None
       step = manager.latest_step()
       if step is None:
         raise FileNotFoundError(f"No checkpoint steps in {directory}.")
-    items = {VARIABLES: ocp.args.StandardRestore()}
+    target = _local_target(manager.item_metadata(step)[VARIABLES])
+    items = {VARIABLES: ocp.args.StandardRestore(target)}
     has_metadata = (directory / str(step) / METADATA).exists()
     if has_metadata:
       items[METADATA] = ocp.args.JsonRestore()

@@ -494,12 +494,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         previous = None
         now = time.time()
         scalars = _mean_metrics(pending)
-        steps_per_sec = (step - last_log_step) / max(now - last_log_time, 1e-9)
-        scalars.update(
-            steps_per_sec=steps_per_sec,
-            clips_per_sec=steps_per_sec * config.global_batch_size,
-            epoch=step / steps_per_epoch,
-            eta_minutes=(total_steps - step) / max(steps_per_sec, 1e-9) / 60)
+        scalars["epoch"] = step / steps_per_epoch
+        if step > last_log_step:  # Not right after the compiling step.
+          steps_per_sec = (step - last_log_step) / max(now - last_log_time,
+                                                       1e-9)
+          scalars.update(
+              steps_per_sec=steps_per_sec,
+              clips_per_sec=steps_per_sec * config.global_batch_size,
+              eta_minutes=(total_steps - step) / steps_per_sec / 60)
         writer.write_scalars(step, scalars)
         summary["train_loss"], summary["train_top1"] = (scalars["loss"],
                                                         scalars["top1"])

@@ -37,3 +37,81 @@ def tiny_train_config(*, arch: str = "slowfast", batch: int = 8,
 def get_config():
   """`--config tests/train_configs.py` for `train.py` in subprocess tests."""
   return tiny_train_config()
+
+
+# ---------------------------------------------------------------------------
+# Running `train.py` in subprocesses.
+
+import os  # pylint: disable=g-import-not-at-top,wrong-import-position
+import pathlib  # pylint: disable=g-import-not-at-top,wrong-import-position
+import subprocess  # pylint: disable=g-import-not-at-top,wrong-import-position
+import sys  # pylint: disable=g-import-not-at-top,wrong-import-position
+import time  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+THIS_FILE = pathlib.Path(__file__).resolve()
+
+
+def subprocess_env(devices: int = 1, cache_dir=None, **extra) -> dict:
+  """Environment of a child JAX process with `devices` simulated CPU devices.
+
+  `cache_dir`: a persistent compilation cache shared by the children, so the
+  same program is compiled once per test session.
+  """
+  env = dict(os.environ)
+  env.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="",
+             TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT),
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  if cache_dir is not None:
+    env.update(JAX_COMPILATION_CACHE_DIR=str(cache_dir),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  env.update({k: str(v) for k, v in extra.items()})
+  return env
+
+
+def train_command(workdir, overrides: dict) -> list[str]:
+  """`python train.py --config tests/train_configs.py --workdir W --config.k=v`."""
+  command = [sys.executable, str(ROOT / "train.py"), "--config",
+             str(THIS_FILE), "--workdir", str(workdir)]
+  command += [f"--config.{k}={v}" for k, v in overrides.items()]
+  return command
+
+
+def start_train(workdir, overrides: dict, *, log_path, devices: int = 1,
+                cache_dir=None, extra_args=(), **env) -> subprocess.Popen:
+  log = open(log_path, "ab")  # pylint: disable=consider-using-with
+  return subprocess.Popen(
+      train_command(workdir, overrides) + list(extra_args), cwd=ROOT,
+      env=subprocess_env(devices, cache_dir, **env), stdout=log,
+      stderr=subprocess.STDOUT)
+
+
+def run_train(workdir, overrides: dict, *, log_path, timeout: float = 400,
+              **kwargs) -> int:
+  """Runs `train.py` to the end; returns its exit status."""
+  process = start_train(workdir, overrides, log_path=log_path, **kwargs)
+  return process.wait(timeout=timeout)
+
+
+def committed_steps(workdir) -> list[int]:
+  """Steps with a finished checkpoint (orbax renames the tmp dir when done)."""
+  directory = pathlib.Path(workdir) / "checkpoints"
+  if not directory.exists():
+    return []
+  return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
+
+
+def wait_for_checkpoint(process: subprocess.Popen, workdir, after: int,
+                        timeout: float = 400) -> int:
+  """Waits until a checkpoint step > `after` is committed; returns it."""
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    steps = [s for s in committed_steps(workdir) if s > after]
+    if steps:
+      return steps[0]
+    if process.poll() is not None:
+      raise AssertionError(f"train.py exited ({process.returncode}) before "
+                           f"saving a step after {after}.")
+    time.sleep(0.05)
+  raise AssertionError(f"no checkpoint after step {after} within {timeout} s")
