@@ -24,28 +24,20 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from etils import epath
 import jax
 from jax.sharding import Mesh
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 import ml_collections
 import numpy as np
 import tqdm
 
 from slowfast_jax import eval_metrics
 from slowfast_jax import models
+from slowfast_jax import sharding
 from slowfast_jax.data import model_input
 
-DATA_AXIS = "data"
 # Keys of a host batch that eval reads; `video` is
 # uint8 `(batch, num_frames, crop, crop, 3)`, the others `(batch,)` int.
 BATCH_KEYS = ("video", "label", "video_index", "view_index", "mask")
 RESULTS_FILE = "results.json"
 SCORES_FILE = "scores.npz"
-
-
-def data_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
-  """A one-axis mesh over all devices (of all hosts): the `data` axis."""
-  devices = jax.devices() if devices is None else list(devices)
-  return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 
 def make_view_scores_fn(model_config: ml_collections.ConfigDict,
@@ -71,21 +63,8 @@ def make_view_scores_fn(model_config: ml_collections.ConfigDict,
 
   return jax.jit(
       view_scores,
-      in_shardings=(NamedSharding(mesh, P()), NamedSharding(mesh, P(DATA_AXIS))),
-      out_shardings=NamedSharding(mesh, P()))
-
-
-def replicate(tree: Any, mesh: Mesh) -> Any:
-  """Puts host-identical arrays (e.g. restored variables) on every device."""
-  sharding = NamedSharding(mesh, P())
-  return jax.tree.map(
-      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)),
-      tree)
-
-
-def host_rows_multiple(mesh: Mesh) -> int:
-  """Rows of a host batch must be a multiple of the host's devices in the mesh."""
-  return sum(d.process_index == jax.process_index() for d in mesh.devices.flat)
+      in_shardings=(sharding.replicated(mesh), sharding.data_sharding(mesh)),
+      out_shardings=sharding.replicated(mesh))
 
 
 def pad_rows(batch: Mapping[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
@@ -95,14 +74,6 @@ def pad_rows(batch: Mapping[str, np.ndarray], rows: int) -> dict[str, np.ndarray
     raise ValueError(f"A host batch has {have} rows, more than {rows}.")
   return {k: np.concatenate([v, np.zeros((rows - have,) + v.shape[1:], v.dtype)])
           for k, v in batch.items()}
-
-
-def global_batch(host_batch: Mapping[str, np.ndarray], mesh: Mesh
-                 ) -> dict[str, jax.Array]:
-  """This host's rows → global arrays split over `data` (rows of all hosts)."""
-  sharding = NamedSharding(mesh, P(DATA_AXIS))
-  return {k: jax.make_array_from_process_local_data(sharding, v)
-          for k, v in host_batch.items()}
 
 
 @dataclasses.dataclass
@@ -143,10 +114,10 @@ def evaluate(variables: Any, batches: Iterable[Mapping[str, np.ndarray]], *,
     The per-video scores and the metrics `top1`, `top5`,
     `mean_class_accuracy`, `num_videos`, `num_views`.
   """
-  mesh = data_mesh() if mesh is None else mesh
+  mesh = sharding.make_mesh() if mesh is None else mesh
   step = make_view_scores_fn(model_config, data_config, mesh)
-  variables = replicate(variables, mesh)
-  multiple = host_rows_multiple(mesh)
+  variables = sharding.replicate(variables, mesh)
+  multiple = sharding.local_device_count(mesh)
   aggregator = eval_metrics.ViewAggregator(
       model_config.num_classes, num_clips * num_crops, ensemble, num_videos)
   num_views = 0
@@ -157,7 +128,8 @@ def evaluate(variables: Any, batches: Iterable[Mapping[str, np.ndarray]], *,
     for host_batch in batches:
       host_batch = {k: np.asarray(host_batch[k]) for k in BATCH_KEYS}
       rows = -(-len(host_batch["mask"]) // multiple) * multiple
-      out = step(variables, global_batch(pad_rows(host_batch, rows), mesh))
+      out = step(variables,
+                 sharding.global_batch(pad_rows(host_batch, rows), mesh))
       out = jax.device_get(out)
       aggregator.add(out["scores"], out["label"], out["video_index"],
                      out["view_index"], out["mask"])
