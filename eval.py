@@ -6,8 +6,12 @@ r"""Multi-view testing of a trained or converted checkpoint.
 Every view (`config.eval.num_clips` × `config.eval.num_crops`, release: 10 × 3)
 of every video of the split is scored; scores are summed per video
 (`config.eval.ensemble`), and top-1, top-5 and mean per-class accuracy are
-written to `results.json`, with the per-video scores in `scores.npz`, in
-`--output` (default: the checkpoint directory).
+written to `results.json`, with the per-video ids, labels and scores in
+`scores.npz`, in `--output` (default: the checkpoint directory).
+
+Several hosts: `--jax_distributed`, or the environment variables
+JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID. Each host
+reads its share of the split; process 0 writes the results.
 """
 
 import json

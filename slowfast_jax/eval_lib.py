@@ -12,15 +12,16 @@ Sharding: the model is jitted on batches split over the `data` axis of a device
 (`jax.make_array_from_process_local_data`); the per-view scores come back
 replicated, so every host aggregates all views and holds the same result.
 Padding rows carry `mask = 0` and are dropped, so each view is counted once
-whatever the batch size and host count.
+whatever the batch size and host count. Video ids (strings) stay on the host
+that read them and are gathered from every host at the end.
 """
 
 import dataclasses
 import json
-import logging
 import time
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping
 
+from absl import logging
 from etils import epath
 import jax
 from jax.sharding import Mesh
@@ -33,9 +34,11 @@ from slowfast_jax import models
 from slowfast_jax import sharding
 from slowfast_jax.data import model_input
 
-# Keys of a host batch that eval reads; `video` is
+# Keys of a host batch that go to the devices; `video` is
 # uint8 `(batch, num_frames, crop, crop, 3)`, the others `(batch,)` int.
 BATCH_KEYS = ("video", "label", "video_index", "view_index", "mask")
+# Optional host-only key: `(batch,)` bytes or str, the dataset's video ids.
+VIDEO_ID_KEY = "video_id"
 RESULTS_FILE = "results.json"
 SCORES_FILE = "scores.npz"
 
@@ -76,13 +79,38 @@ def pad_rows(batch: Mapping[str, np.ndarray], rows: int) -> dict[str, np.ndarray
           for k, v in batch.items()}
 
 
+def local_video_ids(batch: Mapping[str, np.ndarray]) -> dict[int, str]:
+  """`{video_index: video_id}` of a host batch's real rows ({} without ids)."""
+  if VIDEO_ID_KEY not in batch:
+    return {}
+  keep = np.asarray(batch["mask"]).astype(bool)
+  ids = np.asarray(batch[VIDEO_ID_KEY])[keep]
+  return {int(index): (i.decode() if isinstance(i, bytes) else str(i))
+          for index, i in zip(np.asarray(batch["video_index"])[keep], ids)}
+
+
+def gather_video_ids(local: Mapping[int, str],
+                     video_index: np.ndarray) -> np.ndarray:
+  """str `(videos,)`: the ids of `video_index` `(videos,)`, from all hosts.
+
+  A collective (every host calls it). A video no host has an id for (fake
+  data) is named by its index.
+  """
+  merged = {}
+  for pairs in sharding.allgather_json(sorted(local.items())):
+    merged.update((int(index), video_id) for index, video_id in pairs)
+  return np.asarray([merged.get(int(i), str(i)) for i in video_index],
+                    dtype=str)
+
+
 @dataclasses.dataclass
 class EvalResult:
   """Per-video scores and summary metrics of one multi-view test."""
   metrics: dict[str, Any]
-  video_index: np.ndarray  # (videos,) int
+  video_index: np.ndarray  # (videos,) int: position in the split.
   labels: np.ndarray  # (videos,) int
   scores: np.ndarray  # (videos, classes): summed (or max) view scores.
+  video_ids: np.ndarray  # (videos,) str: the dataset's ids.
 
 
 def evaluate(variables: Any, batches: Iterable[Mapping[str, np.ndarray]], *,
@@ -97,8 +125,9 @@ def evaluate(variables: Any, batches: Iterable[Mapping[str, np.ndarray]], *,
     variables: `{'params', 'batch_stats'}` (numpy or jax arrays, same on
       every host).
     batches: this host's batches: `video` uint8 `(batch, time, crop, crop,
-      3)`, `label`, `video_index`, `view_index`, `mask` `(batch,)`. Every host
-      must yield the same number of batches of the same size.
+      3)`, `label`, `video_index`, `view_index`, `mask` `(batch,)`, and
+      optionally `video_id` `(batch,)`. Every host must yield the same number
+      of batches of the same size.
     model_config: the `model` config section.
     data_config: the `data` config section (normalization, pathway packing).
     num_clips: temporal clips per video.
@@ -111,8 +140,9 @@ def evaluate(variables: Any, batches: Iterable[Mapping[str, np.ndarray]], *,
     progress: show a progress bar (on process 0).
 
   Returns:
-    The per-video scores and the metrics `top1`, `top5`,
-    `mean_class_accuracy`, `num_videos`, `num_views`.
+    The per-video scores and ids of all hosts' videos (the same on every
+    host) and the metrics `top1`, `top5`, `mean_class_accuracy`,
+    `num_videos`, `num_views`.
   """
   mesh = sharding.make_mesh() if mesh is None else mesh
   step = make_view_scores_fn(model_config, data_config, mesh)
@@ -120,13 +150,16 @@ def evaluate(variables: Any, batches: Iterable[Mapping[str, np.ndarray]], *,
   multiple = sharding.local_device_count(mesh)
   aggregator = eval_metrics.ViewAggregator(
       model_config.num_classes, num_clips * num_crops, ensemble, num_videos)
-  num_views = 0
+  num_views = host_views = 0
+  host_ids = {}
   bar = tqdm.tqdm(total=num_batches, desc="eval", unit="batch",
                   disable=not progress or jax.process_index() != 0)
   start = time.time()
   with bar:
     for host_batch in batches:
+      host_ids.update(local_video_ids(host_batch))
       host_batch = {k: np.asarray(host_batch[k]) for k in BATCH_KEYS}
+      host_views += int(host_batch["mask"].astype(bool).sum())
       rows = -(-len(host_batch["mask"]) // multiple) * multiple
       out = step(variables,
                  sharding.global_batch(pad_rows(host_batch, rows), mesh))
@@ -136,7 +169,10 @@ def evaluate(variables: Any, batches: Iterable[Mapping[str, np.ndarray]], *,
       num_views += int(np.asarray(out["mask"]).astype(bool).sum())
       bar.update(1)
       bar.set_postfix(views=num_views)
+  logging.info("Process %d fed %d of the %d views.", jax.process_index(),
+               host_views, num_views)
   video_index, labels, scores = aggregator.result()
+  video_ids = gather_video_ids(host_ids, video_index)
   views = aggregator.views_per_video
   incomplete = int((views[video_index] < aggregator.num_views).sum())
   missing = max(num_videos - len(video_index), 0)
@@ -157,26 +193,21 @@ def evaluate(variables: Any, batches: Iterable[Mapping[str, np.ndarray]], *,
       missing_videos=missing,
       seconds=round(time.time() - start, 1),
   )
-  return EvalResult(metrics, video_index, labels, scores)
+  return EvalResult(metrics, video_index, labels, scores, video_ids)
 
 
 def write_results(output_dir: epath.PathLike, result: EvalResult,
-                  video_ids: Sequence[str] | None = None,
                   extra: Mapping[str, Any] | None = None) -> epath.Path:
   """Writes `results.json` (metrics + `extra`) and `scores.npz`.
 
-  `scores.npz` holds `video_id` (str, `(videos,)`), `video_index`, `label`
-  and `scores` `(videos, classes)`, one row per video. Returns the path of
-  `results.json`.
+  `scores.npz` holds, one row per video: `video_id` str `(videos,)`,
+  `video_index` int `(videos,)`, `label` int `(videos,)` and `scores`
+  float32 `(videos, classes)`. Returns the path of `results.json`.
   """
   output_dir = epath.Path(output_dir)
   output_dir.mkdir(parents=True, exist_ok=True)
-  if video_ids is None:
-    ids = np.asarray([str(i) for i in result.video_index])
-  else:
-    ids = np.asarray([video_ids[i] for i in result.video_index])
   with (output_dir / SCORES_FILE).open("wb") as f:
-    np.savez(f, video_id=ids, video_index=result.video_index,
+    np.savez(f, video_id=result.video_ids, video_index=result.video_index,
              label=result.labels, scores=result.scores.astype(np.float32))
   results = dict(result.metrics)
   results.update(extra or {})

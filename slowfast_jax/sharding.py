@@ -6,11 +6,13 @@ BatchNorm statistics, optimizer state) is replicated. One `jax.jit` step then
 runs on the whole mesh; XLA inserts the gradient all-reduce.
 """
 
+import json
 import os
 from typing import Any, Mapping
 
 from absl import logging
 import jax
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -103,3 +105,20 @@ def abstract_replicated(tree: Any, mesh: Mesh) -> Any:
 def fetch(tree: Any) -> Any:
   """Replicated (or fully addressable) arrays → numpy on this host."""
   return jax.tree.map(lambda x: np.asarray(jax.device_get(x)), tree)
+
+
+def allgather_json(value: Any) -> list[Any]:
+  """Every process's `value` (JSON-serializable), in process order.
+
+  For host-side metadata such as strings, which no jitted step carries. A
+  collective: every process must call it, in the same order.
+  """
+  if jax.process_count() == 1:
+    return [value]  # Spares a compile.
+  data = np.frombuffer(json.dumps(value).encode(), np.uint8)
+  # Rows must have one shape on every host: pad to the longest.
+  sizes = multihost_utils.process_allgather(np.int32(len(data)))
+  padded = np.zeros(int(sizes.max()), np.uint8)
+  padded[:len(data)] = data
+  rows = multihost_utils.process_allgather(padded)
+  return [json.loads(row[:size].tobytes()) for row, size in zip(rows, sizes)]

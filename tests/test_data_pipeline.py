@@ -88,7 +88,8 @@ def test_two_hosts_train_batches(prepared):
 
 
 def _eval_views(config, process_count, **kwargs):
-  """{(video_index, view_index): (video, label)} over all hosts + counts."""
+  """{(video_index, view_index): (video, label, video_id)} over all hosts,
+  and each host's batch count."""
   seen = {}
   batch_counts = []
   for host in range(process_count):
@@ -100,9 +101,11 @@ def _eval_views(config, process_count, **kwargs):
       for i in np.flatnonzero(batch["mask"]):
         key = (int(batch["video_index"][i]), int(batch["view_index"][i]))
         assert key not in seen, f"{key} seen twice"
-        seen[key] = (batch["video"][i], int(batch["label"][i]))
+        seen[key] = (batch["video"][i], int(batch["label"][i]),
+                     batch["video_id"][i].decode())
       padding = ~batch["mask"]
       assert (batch["video_index"][padding] == -1).all()
+      assert (batch["video_id"][padding] == b"").all()
       assert (batch["video"][padding] == 0).all()
   return seen, batch_counts
 
@@ -118,10 +121,14 @@ def test_two_hosts_cover_every_eval_view_exactly_once(prepared):
       num_videos, process_count=2, **kwargs)] * 2
   single, single_counts = _eval_views(config, 1, **kwargs)
   assert single_counts == [8]  # 30 views, batch 4, last one padded.
-  for key, (video, label) in single.items():
-    assert seen[key][1] == label
+  for key, (video, label, video_id) in single.items():
+    assert seen[key][1:] == (label, video_id)
     np.testing.assert_array_equal(seen[key][0], video)
-  for video, _ in single.values():
+  # Every view of a video carries its id; the ids are the split's videos.
+  ids = {v: {seen[(v, k)][2] for k in range(6)} for v in range(num_videos)}
+  assert all(len(i) == 1 for i in ids.values())
+  assert {i.pop() for i in ids.values()} == set(VAL_VIDEOS)
+  for video, _, _ in single.values():
     assert video.shape == (8, 32, 32, 3) and video.dtype == np.uint8
 
 
@@ -145,8 +152,9 @@ def test_eval_views_equal_predict_on_decoded_frames(prepared):
                                                num_clips=3, num_crops=3)
     assert views.shape == (9, 8, 32, 32, 3)
     for view_index in range(9):
-      video, label = seen[(video_index, view_index)]
+      video, label, video_id = seen[(video_index, view_index)]
       assert label == example["label"]
+      assert video_id == example["video_id"].decode()
       np.testing.assert_array_equal(video, views[view_index])
 
 

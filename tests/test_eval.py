@@ -1,12 +1,13 @@
-"""eval: multi-view testing equals a direct computation, whatever the batching."""
+"""eval: multi-view testing equals a direct computation, whatever the batching
+and the number of processes."""
 
 import json
-import os
-import pathlib
 import subprocess
 import sys
 
 import numpy as np
+import pytest
+import tensorflow_datasets as tfds
 
 import jax
 import jax.numpy as jnp
@@ -21,9 +22,13 @@ from data_fixtures import prepared  # pylint: disable=unused-import
 from data_fixtures import video_tree  # pylint: disable=unused-import
 import eval_configs
 from model_configs import random_variables
+import processes
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = processes.ROOT
 VIEWS = 2 * 3  # eval_configs: 2 clips × 3 crops.
+# 30 views in batches of 14 (7 rows a host with 2 hosts): the last batch is
+# padded, on both hosts, and 2 devices a host pad 7 rows to 8.
+MULTI_PROCESS_BATCH = 14
 
 
 def _config(prepared_dataset):
@@ -51,6 +56,29 @@ def _evaluate(config, variables, batches):
   return eval_lib.evaluate(
       variables, batches, model_config=config.model, data_config=config.data,
       num_clips=2, num_crops=3, num_videos=5, progress=False)
+
+
+def _dataset_video_ids(prepared_dataset):
+  """The split's `video_id`s in split order (= `video_index`)."""
+  data_dir, name, _ = prepared_dataset
+  examples = tfds.builder(name, data_dir=data_dir).as_dataset(
+      split="val", shuffle_files=False)
+  return [e["video_id"].decode() for e in examples.as_numpy_iterator()]
+
+
+def _eval_command(ckpt, prepared_dataset, *flags):
+  """`python eval.py` with the tiny config on the prepared dataset."""
+  data_dir, name, _ = prepared_dataset
+  return [sys.executable, str(ROOT / "eval.py"), "--config",
+          str(ROOT / "tests" / "eval_configs.py"), "--checkpoint", str(ckpt),
+          f"--config.data.data_dir={data_dir}", f"--config.data.name={name}",
+          *flags]
+
+
+def _read_outputs(directory):
+  """`results.json` and `scores.npz` of an eval run."""
+  results = json.loads((directory / eval_lib.RESULTS_FILE).read_text())
+  return results, dict(np.load(directory / eval_lib.SCORES_FILE))
 
 
 def _numpy_reference(config, variables, batches):
@@ -91,6 +119,7 @@ def test_eval_equals_numpy_for_any_batching_and_host_count(prepared):
   np.testing.assert_allclose(result.scores, expected["scores"], rtol=1e-5)
   # Summed softmax scores: each view contributes probabilities summing to 1.
   np.testing.assert_allclose(result.scores.sum(1), VIEWS, rtol=1e-5)
+  np.testing.assert_array_equal(result.video_ids, _dataset_video_ids(prepared))
 
   by_five = _evaluate(config, variables, _host_batches(config, 5))
   np.testing.assert_allclose(by_five.scores, result.scores, rtol=1e-5)
@@ -105,6 +134,7 @@ def test_eval_equals_numpy_for_any_batching_and_host_count(prepared):
   assert two_hosts.metrics["num_views"] == 5 * VIEWS
   np.testing.assert_allclose(two_hosts.scores, result.scores, rtol=1e-5)
   assert two_hosts.metrics["top1"] == result.metrics["top1"]
+  np.testing.assert_array_equal(two_hosts.video_ids, result.video_ids)
 
 
 def test_eval_cli_writes_results_next_to_the_checkpoint(prepared, tmp_path):
@@ -112,21 +142,69 @@ def test_eval_cli_writes_results_next_to_the_checkpoint(prepared, tmp_path):
   variables = _variables(config)
   ckpt = tmp_path / "ckpt"
   checkpoint.save_variables(ckpt, jax.tree.map(np.asarray, variables))
-  data_dir, name, _ = prepared
-  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
   result = subprocess.run(
-      [sys.executable, str(ROOT / "eval.py"), "--config",
-       str(ROOT / "tests" / "eval_configs.py"), "--checkpoint", str(ckpt),
-       f"--config.data.data_dir={data_dir}", f"--config.data.name={name}",
-       "--config.eval.batch_size=5", "--plots"],
-      cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+      _eval_command(ckpt, prepared, "--config.eval.batch_size=5", "--plots"),
+      cwd=ROOT, env=processes.subprocess_env(), capture_output=True,
+      text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
-  results = json.loads((ckpt / "results.json").read_text())
+  results, scores = _read_outputs(ckpt)
   expected = _evaluate(config, variables, _host_batches(config, 4))
   assert results["num_videos"] == 5 and results["num_views"] == 5 * VIEWS
   assert results["top1"] == expected.metrics["top1"]
   assert results["top5"] == expected.metrics["top5"]
-  scores = np.load(ckpt / "scores.npz")
   np.testing.assert_allclose(scores["scores"], expected.scores, rtol=1e-5)
+  # One row per video: the dataset's id (e.g. `val/a1.mp4`), index, label.
+  np.testing.assert_array_equal(scores["video_id"],
+                                _dataset_video_ids(prepared))
+  np.testing.assert_array_equal(scores["video_index"], np.arange(5))
+  np.testing.assert_array_equal(scores["label"], expected.labels)
   for name in (plots.CONFUSION_FILE, plots.PER_CLASS_FILE):
     assert (ckpt / name).stat().st_size > 0
+
+
+@pytest.fixture(scope="module")
+def one_process_eval(prepared, tmp_path_factory):
+  """A checkpoint, and the outputs of `eval.py` on it as one process."""
+  tmp = tmp_path_factory.mktemp("one_process_eval")
+  ckpt = tmp / "ckpt"
+  checkpoint.save_variables(
+      ckpt, jax.tree.map(np.asarray, _variables(_config(prepared))))
+  log = tmp / "log.txt"
+  run = processes.launch(
+      _eval_command(ckpt, prepared, f"--output={tmp / 'out'}",
+                    f"--config.eval.batch_size={MULTI_PROCESS_BATCH}"),
+      log_path=log)
+  processes.wait_all([run], [log], timeout=600)
+  return ckpt, _read_outputs(tmp / "out")
+
+
+@pytest.mark.parametrize("devices", [1, 2])
+def test_two_processes_equal_one_process(prepared, one_process_eval,
+                                         tmp_path, devices):
+  ckpt, (expected_results, expected_scores) = one_process_eval
+  port = processes.free_port()
+  outputs = [tmp_path / f"out{i}" for i in range(2)]
+  log_paths = [tmp_path / f"process{i}.txt" for i in range(2)]
+  workers = [
+      processes.launch(
+          _eval_command(ckpt, prepared, f"--output={outputs[i]}",
+                        f"--config.eval.batch_size={MULTI_PROCESS_BATCH}"),
+          log_path=log_paths[i], devices=devices,
+          **processes.distributed_env(port, num_processes=2, process_id=i))
+      for i in range(2)]
+  logs = processes.wait_all(workers, log_paths, timeout=600)
+  # Each process read only its share (videos 0-2 and 3-4), yet process 0
+  # has every view, and it alone writes.
+  assert "Process 0 fed 18 of the 30 views." in logs[0]
+  assert "Process 1 fed 12 of the 30 views." in logs[1]
+  assert not outputs[1].exists()
+  results, scores = _read_outputs(outputs[0])
+  for key in ("top1", "top5", "mean_class_accuracy", "num_videos",
+              "num_views"):
+    assert results[key] == expected_results[key], key
+  for key in ("video_id", "video_index", "label"):
+    np.testing.assert_array_equal(scores[key], expected_scores[key], key)
+  np.testing.assert_array_equal(scores["video_id"],
+                                _dataset_video_ids(prepared))
+  np.testing.assert_allclose(scores["scores"], expected_scores["scores"],
+                             rtol=1e-6)

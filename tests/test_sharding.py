@@ -4,7 +4,6 @@ The device count is fixed when JAX starts, so each configuration runs in a
 subprocess (`sharding_worker.py`, or `train.py` itself).
 """
 
-import socket
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ import pytest
 
 from slowfast_jax import checkpoint
 
+import processes
 import train_configs
 
 WORKER = train_configs.ROOT / "tests" / "sharding_worker.py"
@@ -23,7 +23,7 @@ def worker_results(tmp_path_factory):
   out = tmp_path_factory.mktemp("sharding") / "results.npz"
   result = subprocess.run(
       [sys.executable, str(WORKER), str(out)], cwd=WORKER.parent,
-      env=train_configs.subprocess_env(devices=8), capture_output=True,
+      env=processes.subprocess_env(devices=8), capture_output=True,
       text=True, timeout=900)
   assert result.returncode == 0, result.stderr[-4000:]
   return dict(np.load(out))
@@ -79,21 +79,16 @@ def test_groups_aligned_with_devices_need_no_communication(worker_results):
   assert int(worker_results["bn0_reductions"]) > 0
 
 
-def free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def test_two_processes_of_two_devices_equal_one_process_of_four(tmp_path):
   # 3 steps of 8 clips; each process feeds its 4 rows of the global batch.
   overrides = {"num_epochs": 1, "data.fake_train_size": 24,
                "checkpoint_every_steps": 0, "model.bn_group_size": 2}
-  port = free_port()
+  port = processes.free_port()
   multi = tmp_path / "two_processes"
-  processes = [
+  log_paths = [tmp_path / f"process{i}.txt" for i in range(2)]
+  workers = [
       train_configs.start_train(
-          multi, overrides, log_path=tmp_path / f"process{i}.txt", devices=2,
+          multi, overrides, log_path=log_paths[i], devices=2,
           extra_args=[f"--coordinator_address=127.0.0.1:{port}",
                       "--num_processes=2", f"--process_id={i}"])
       for i in range(2)]
@@ -101,9 +96,7 @@ def test_two_processes_of_two_devices_equal_one_process_of_four(tmp_path):
   status = train_configs.run_train(single, overrides,
                                    log_path=tmp_path / "single.txt", devices=4,
                                    timeout=600)
-  statuses = [p.wait(timeout=600) for p in processes]
-  logs = [(tmp_path / f"process{i}.txt").read_text() for i in range(2)]
-  assert statuses == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+  logs = processes.wait_all(workers, log_paths, timeout=600)
   assert status == 0, (tmp_path / "single.txt").read_text()[-3000:]
   assert "on 4 devices (2 hosts)" in logs[0]
   ours, _ = checkpoint.restore_variables(multi / "checkpoints", step=3)

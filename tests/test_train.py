@@ -15,6 +15,7 @@ import pytest
 
 from slowfast_jax import checkpoint
 
+import processes
 import train_configs
 
 # 12 steps (4 per epoch), a checkpoint every 3, validation at the end.
@@ -152,7 +153,7 @@ def test_unknown_config_file_lists_presets(tmp_path):
   result = subprocess.run(
       [*train_configs.train_command(tmp_path, {})[:2], "--config",
        "configs/no_such_model.py", "--workdir", str(tmp_path)],
-      cwd=train_configs.ROOT, env=train_configs.subprocess_env(),
+      cwd=train_configs.ROOT, env=processes.subprocess_env(),
       capture_output=True, text=True, timeout=120)
   assert result.returncode == 2
   assert "--config=configs/no_such_model.py: no such config file" in \
@@ -163,7 +164,7 @@ def test_unknown_config_file_lists_presets(tmp_path):
 def test_invalid_config_fails_before_compiling(tmp_path):
   result = subprocess.run(
       train_configs.train_command(tmp_path, {"global_batch_size": 6}),
-      cwd=train_configs.ROOT, env=train_configs.subprocess_env(devices=4),
+      cwd=train_configs.ROOT, env=processes.subprocess_env(devices=4),
       capture_output=True, text=True, timeout=120)
   assert result.returncode == 2, result.stderr[-2000:]
   assert ("config.global_batch_size=6 is not divisible by the 4 devices"

@@ -42,7 +42,6 @@ def get_config():
 # ---------------------------------------------------------------------------
 # Running `train.py` in subprocesses.
 
-import os  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pathlib  # pylint: disable=g-import-not-at-top,wrong-import-position
 import subprocess  # pylint: disable=g-import-not-at-top,wrong-import-position
 import sys  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -50,24 +49,6 @@ import time  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 THIS_FILE = pathlib.Path(__file__).resolve()
-
-
-def subprocess_env(devices: int = 1, cache_dir=None, **extra) -> dict:
-  """Environment of a child JAX process with `devices` simulated CPU devices.
-
-  `cache_dir`: a persistent compilation cache shared by the children, so the
-  same program is compiled once per test session.
-  """
-  env = dict(os.environ)
-  env.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="",
-             TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT),
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-  if cache_dir is not None:
-    env.update(JAX_COMPILATION_CACHE_DIR=str(cache_dir),
-               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
-  env.update({k: str(v) for k, v in extra.items()})
-  return env
 
 
 def train_command(workdir, overrides: dict) -> list[str]:
@@ -80,11 +61,11 @@ def train_command(workdir, overrides: dict) -> list[str]:
 
 def start_train(workdir, overrides: dict, *, log_path, devices: int = 1,
                 cache_dir=None, extra_args=(), **env) -> subprocess.Popen:
-  log = open(log_path, "ab")  # pylint: disable=consider-using-with
-  return subprocess.Popen(
-      train_command(workdir, overrides) + list(extra_args), cwd=ROOT,
-      env=subprocess_env(devices, cache_dir, **env), stdout=log,
-      stderr=subprocess.STDOUT)
+  # Imported here: train.py loads this file as its config, without tests/ on
+  # its path.
+  from processes import launch  # pylint: disable=g-import-not-at-top
+  return launch(train_command(workdir, overrides) + list(extra_args),
+                log_path=log_path, devices=devices, cache_dir=cache_dir, **env)
 
 
 def run_train(workdir, overrides: dict, *, log_path, timeout: float = 400,

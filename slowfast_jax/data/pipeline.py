@@ -123,7 +123,7 @@ def _read_files(filenames, skips, takes, cycle_length: int):
 
 
 def _parser(builder):
-  """Parses a serialized example into JPEG strings `(frames,)` and label.
+  """Parses a serialized example into JPEG strings `(frames,)`, label, id.
 
   Equivalent to `builder.info.features.deserialize_example` with the video
   left encoded, but through the batched `tf.io.parse_example` with a ragged
@@ -136,11 +136,13 @@ def _parser(builder):
   spec = {
       "video": tf.io.RaggedFeature(tf.string),
       "label": tf.io.FixedLenFeature([], tf.int64),
+      "video_id": tf.io.FixedLenFeature([], tf.string),
   }
 
   def parse(serialized):
     example = tf.io.parse_example(serialized[None], spec)
-    return {"video": example["video"].values, "label": example["label"][0]}
+    return {"video": example["video"].values, "label": example["label"][0],
+            "video_id": example["video_id"][0]}
 
   return parse
 
@@ -281,11 +283,13 @@ def make_eval_dataset(config, split: str, *, num_clips: int, num_crops: int,
 
   Returns:
     `{"video": uint8 (batch, num_frames, crop, crop, 3), "label": int32,
-    "video_index": int32, "view_index": int32, "mask": bool}`, all
-    `(batch,)` but video. `video_index` is the video's position in the split
-    (the same whatever the number of hosts), `view_index` = temporal clip *
-    num_crops + spatial crop. Padding views have mask False, index -1 and a
-    zero video. Every host yields `num_eval_batches(...)` batches.
+    "video_index": int32, "view_index": int32, "mask": bool, "video_id":
+    string}`, all `(batch,)` but video. `video_index` is the video's position
+    in the split (the same whatever the number of hosts), `view_index` =
+    temporal clip * num_crops + spatial crop, `video_id` the dataset's id
+    (the list's path, e.g. `val/a1.mp4`). Padding views have mask False,
+    index -1, an empty id and a zero video. Every host yields
+    `num_eval_batches(...)` batches.
   """
   data = config.data
   if batch_size % process_count:
@@ -334,6 +338,7 @@ def make_eval_dataset(config, split: str, *, num_clips: int, num_crops: int,
         "video_index": repeat(index, tf.int32),
         "view_index": tf.range(num_views, dtype=tf.int32),
         "mask": tf.ones([num_views], tf.bool),
+        "video_id": tf.fill([num_views], example["video_id"]),
     }
 
   ds = examples.map(make_views, num_parallel_calls=AUTOTUNE,
@@ -348,6 +353,7 @@ def make_eval_dataset(config, split: str, *, num_clips: int, num_crops: int,
       "video_index": tf.constant(-1, tf.int32),
       "view_index": tf.constant(-1, tf.int32),
       "mask": tf.constant(False),
+      "video_id": tf.constant(""),
   }).repeat(num_padding)
   ds = ds.concatenate(padding).batch(host_batch, drop_remainder=True)
   return ds.prefetch(AUTOTUNE).with_options(_options())

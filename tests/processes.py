@@ -1,0 +1,67 @@
+"""Child JAX processes for the tests: simulated devices, loopback clusters.
+
+The device count and `jax.distributed` are fixed when JAX starts, so tests of
+several devices or several processes run the entry points (`train.py`,
+`eval.py`) or a worker script in children, with their output in a log file.
+"""
+
+import os
+import pathlib
+import socket
+import subprocess
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def subprocess_env(devices: int = 1, cache_dir=None, **extra) -> dict:
+  """Environment of a child JAX process with `devices` simulated CPU devices.
+
+  `cache_dir`: a persistent compilation cache shared by the children, so the
+  same program is compiled once per test session.
+  """
+  env = dict(os.environ)
+  env.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="",
+             TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT),
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  if cache_dir is not None:
+    env.update(JAX_COMPILATION_CACHE_DIR=str(cache_dir),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  env.update({k: str(v) for k, v in extra.items()})
+  return env
+
+
+def free_port() -> int:
+  """A free TCP port on loopback, for a `jax.distributed` coordinator."""
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def distributed_env(port: int, num_processes: int, process_id: int) -> dict:
+  """`sharding.initialize_distributed`'s variables for a loopback cluster."""
+  return dict(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
+              JAX_NUM_PROCESSES=num_processes, JAX_PROCESS_ID=process_id)
+
+
+def launch(command: list[str], *, log_path, devices: int = 1, cache_dir=None,
+           **env) -> subprocess.Popen:
+  """Starts `command` in the repository root, its output to `log_path`."""
+  with open(log_path, "ab") as log:  # The child keeps its own descriptor.
+    return subprocess.Popen(command, cwd=ROOT,
+                            env=subprocess_env(devices, cache_dir, **env),
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_all(processes: list[subprocess.Popen], log_paths,
+             timeout: float) -> list[str]:
+  """Waits for every process; fails showing the logs unless all exit 0.
+
+  Returns the logs' text, in the order of `processes`.
+  """
+  statuses = [p.wait(timeout=timeout) for p in processes]
+  logs = [pathlib.Path(p).read_text() for p in log_paths]
+  assert statuses == [0] * len(processes), "\n".join(
+      f"--- process {i} exited {s}:\n{log[-3000:]}"
+      for i, (s, log) in enumerate(zip(statuses, logs)))
+  return logs
