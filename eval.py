@@ -24,7 +24,7 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file (configs/NAME.py).", lock_config=True)
 _CHECKPOINT = flags.DEFINE_string(
     "checkpoint", None, "Checkpoint directory: a converted one, or a training "
-    "run's `workdir/checkpoints` (the latest step is used).")
+    "run's workdir or `workdir/checkpoints` (the latest step is used).")
 _SPLIT = flags.DEFINE_string("split", None,
                              "Split to test (default: config.data.test_split).")
 _OUTPUT = flags.DEFINE_string("output", None,

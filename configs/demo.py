@@ -36,12 +36,13 @@ def demo_config(arch: str = "slowfast"):
   config = config_lib.kinetics_config(model, sampling_rate=sampling_rate)
 
   data = config.data
-  data.name = "synthetic_motion"
+  data.name = "synthetic_motion_v2"
   data.data_dir = default_data_dir()
   # Generated and prepared on first use (slowfast_jax.data.synthetic).
   data.generate_demo = True
   data.demo_videos_per_class = 40
-  data.demo_val_videos_per_class = 10
+  data.demo_val_videos_per_class = 20
+  data.demo_frame_size = [64, 64]  # (height, width): crops see all of it.
   data.demo_short_side = 64
   data.train_jitter_scales = [32, 32]  # The whole frame height.
   data.test_crop_size = 32
@@ -50,14 +51,14 @@ def demo_config(arch: str = "slowfast"):
   data.shuffle_buffer = 320
 
   config.global_batch_size = 16
-  config.num_epochs = 20
+  config.num_epochs = 40
   config.optim.base_lr = 0.4  # 0.1 at batch 16.
   config.optim.warmup_epochs = 2.0
   config.optim.warmup_start_lr = 0.04
   config.eval.batch_size = 16
   config.log_every_steps = 20
-  config.eval_every_epochs = 5
-  config.checkpoint_every_steps = 100
+  config.eval_every_epochs = 10
+  config.checkpoint_every_steps = 200
   config.keep_checkpoints = 2
   return config
 

@@ -27,6 +27,8 @@ OPT_STATE = "opt_state"
 TRAIN_META = "train_meta"
 # The validation metric that picks the best checkpoint (kept besides the last K).
 BEST_METRIC = "val_top1"
+# Where train.py keeps its checkpoints inside the work directory.
+WORKDIR_SUBDIR = "checkpoints"
 
 
 def _manager(directory: epath.PathLike, create: bool = False
@@ -77,9 +79,13 @@ def restore_variables(directory: epath.PathLike, *, step: int | None = None
                       ) -> tuple[dict[str, Any], dict[str, Any]]:
   """Reads `(variables, metadata)` of `step` (default: the latest step).
 
-  Returns `metadata = {}` when the step has none.
+  `directory` is a checkpoint directory (step subdirectories) or a training
+  work directory (its `checkpoints/` is used). Returns `metadata = {}` when
+  the step has none.
   """
   directory = epath.Path(directory)
+  if (directory / WORKDIR_SUBDIR).is_dir():  # A train.py work directory.
+    directory = directory / WORKDIR_SUBDIR
   with _manager(directory) as manager:
     if step is None:
       step = manager.latest_step()

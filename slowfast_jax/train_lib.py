@@ -38,7 +38,7 @@ from slowfast_jax import sharding
 from slowfast_jax import validate
 from slowfast_jax.data import model_input
 
-CHECKPOINT_SUBDIR = "checkpoints"
+CHECKPOINT_SUBDIR = checkpoint.WORKDIR_SUBDIR
 SUMMARY_FILE = "train_summary.json"
 
 
@@ -98,7 +98,9 @@ def ensure_dataset(config: ml_collections.ConfigDict) -> None:
         data_dir, name=config.data.name,
         videos_per_class=config.data.demo_videos_per_class,
         val_videos_per_class=config.data.demo_val_videos_per_class,
-        short_side=config.data.demo_short_side)
+        short_side=config.data.demo_short_side,
+        height=config.data.demo_frame_size[0],
+        width=config.data.demo_frame_size[1])
   if jax.process_count() > 1:
     multihost_utils.sync_global_devices("demo dataset ready")
 
@@ -157,10 +159,7 @@ def load_pretrained(config: ml_collections.ConfigDict,
   With `config.init_head == 'reinit'` the classifier (`head`) keeps its
   fresh initialization, so a checkpoint with another class count fits.
   """
-  directory = epath.Path(config.init_from)
-  if (directory / CHECKPOINT_SUBDIR).exists():  # A training workdir.
-    directory = directory / CHECKPOINT_SUBDIR
-  loaded, _ = checkpoint.restore_variables(directory)
+  loaded, _ = checkpoint.restore_variables(config.init_from)
   loaded = jax.tree.map(np.asarray, loaded)
   if config.init_head == "reinit":
     loaded["params"] = dict(loaded["params"])

@@ -57,6 +57,14 @@ def test_reads_training_directories_with_more_items(tmp_path):
   assert metadata == {"epoch": 1}
 
 
+def test_a_training_workdir_reads_its_checkpoints(tmp_path):
+  checkpoint.save_variables(tmp_path / checkpoint.WORKDIR_SUBDIR,
+                            _variables(4.0), step=3)
+  (tmp_path / "events.out.tfevents.0").write_text("")
+  variables, _ = checkpoint.restore_variables(tmp_path)
+  _assert_same(variables, _variables(4.0))
+
+
 def test_empty_directory_is_a_clear_error(tmp_path):
   with pytest.raises(FileNotFoundError, match="No checkpoint steps"):
     checkpoint.restore_variables(tmp_path)

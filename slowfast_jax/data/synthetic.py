@@ -7,8 +7,9 @@ writes real H.264 `.mp4` files `DIR/{train,val}/CLASS/NNNN.mp4` and the lists
 ready for `python -m slowfast_jax.data.prepare --video-dir DIR --split
 train=DIR/train.csv --split val=DIR/val.csv ...`.
 
-Each video shows a textured square patch moving over a textured background,
-wrapping around the frame edges. The class is the motion: direction (right,
+Each video shows a square patch (a random pattern of 4-pixel cells in one
+dark and one bright colour) moving over a smooth mid-grey textured
+background, wrapping around the frame edges. The class is the motion: direction (right,
 left, down, up) x speed (slow: 1 px/frame, fast: 3 px/frame at 30 fps), 8
 classes. Background, patch texture, patch size and start position are random
 and independent of the class, so a single frame carries no class
@@ -34,7 +35,8 @@ from PIL import Image
 DIRECTIONS = {"right": (0, 1), "left": (0, -1), "down": (1, 0), "up": (-1, 0)}
 SPEEDS = {"slow": 1.0, "fast": 3.0}  # Pixels per frame at `fps` 30.
 CLASS_NAMES = tuple(f"{d}_{s}" for d in DIRECTIONS for s in SPEEDS)
-DEMO_NAME = "synthetic_motion"
+# v2: 4-px patch cells; v1's 1-px cells blurred away at the demo's 32 px.
+DEMO_NAME = "synthetic_motion_v2"
 
 
 def write_video(path, frames: np.ndarray, fps, *, crf: int = 20) -> None:
@@ -77,10 +79,15 @@ def motion_video(rng, class_name: str, *, height: int = 64, width: int = 80,
   base = rng.uniform(70, 185, size=3)
   background = base + 35 * smooth_texture(rng, height, width,
                                           cell=int(rng.integers(6, 14)))
-  size = int(rng.integers(12, 21))
-  colors = rng.uniform(0, 255, size=(2, 3))
-  bits = rng.integers(0, 2, size=(size, size))
-  patch = colors[bits]  # High-contrast binary texture in two random colours.
+  size = int(rng.integers(16, 25))
+  # A checkerboard-like texture of 4-px cells in one dark and one bright
+  # colour: it stands out from the mid-grey background and survives the
+  # demo's 2x downscaling (1-px cells would blur into the background).
+  dark = rng.uniform(0, 50, size=3)
+  bright = rng.uniform(205, 255, size=3)
+  cells = rng.integers(0, 2, size=(size // 4 + 1, size // 4 + 1))
+  bits = np.kron(cells, np.ones((4, 4), int))[:size, :size]
+  patch = np.where(bits[..., None] == 1, bright, dark)
   y0, x0 = rng.uniform(0, height), rng.uniform(0, width)
   frames = np.empty((num_frames, height, width, 3), np.uint8)
   offsets = np.arange(size)
@@ -129,8 +136,9 @@ def generate(out_dir, *, videos_per_class: int, val_videos_per_class: int,
 
 def ensure_demo_dataset(data_dir, *, name: str = DEMO_NAME,
                         videos_per_class: int = 40,
-                        val_videos_per_class: int = 10,
-                        short_side: int = 64, workers: int | None = None,
+                        val_videos_per_class: int = 20,
+                        short_side: int = 64, height: int = 64,
+                        width: int = 80, workers: int | None = None,
                         seed: int = 0, progress: bool = True) -> str:
   """Generates and prepares the synthetic dataset unless it already exists.
 
@@ -148,7 +156,8 @@ def ensure_demo_dataset(data_dir, *, name: str = DEMO_NAME,
     return directory
   video_dir = os.path.join(os.fspath(data_dir), f"{name}_videos")
   lists = generate(video_dir, videos_per_class=videos_per_class,
-                   val_videos_per_class=val_videos_per_class, seed=seed)
+                   val_videos_per_class=val_videos_per_class, height=height,
+                   width=width, seed=seed)
   if workers is None:
     workers = min(2, os.cpu_count() or 1)
   summary = prepare.prepare(name=name, video_dir=video_dir, splits=lists,
