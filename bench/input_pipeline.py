@@ -6,12 +6,16 @@ Both sides produce the same training clips of SlowFast 8x8 (32 frames,
 sampling rate 2 at 30 fps, scale jitter [256, 320], crop 224, flip):
 
 * pre-decoded: `slowfast_jax.data.pipeline.make_train_dataset` on the videos
-  prepared by `slowfast_jax.data.prepare` (JPEG frames, short side 320);
-* on the fly: what the release's PyAV loader does per clip: open the mp4,
-  seek to the random window (release `pyav_decode_stream`: seek 1024 ticks
-  before, decode to the window's end), convert frames to RGB, take the
-  release's linspace indices, then the same scale/crop/flip function, in
-  `--workers` processes (the release's DataLoader workers).
+  prepared by `slowfast_jax.data.prepare` (JPEG frames, short side 320). It
+  emits uint8 clips; normalization and the Slow/Fast split run later, inside
+  the jitted model input function on the accelerator (not timed here).
+* on the fly: what the release's loader does per clip: open the mp4 with
+  PyAV, seek to the random window (release `pyav_decode_stream`: seek 1024
+  ticks before, decode to the window's end), convert frames to RGB, take the
+  release's linspace indices, then the release's transforms in torch (/255,
+  normalize, `F.interpolate` scale jitter, crop, flip, Slow/Fast split), in
+  `--workers` processes with one torch thread each (the release's
+  DataLoader workers).
 
 Source videos are synthetic H.264 (moving textured objects, a panning camera
 and sensor-like noise) at short side 320, so both sides read the same pixels.
@@ -82,11 +86,17 @@ def make_sources(folder, count, seconds, height, width):
 
 # ---- On-the-fly baseline (runs in worker processes). ----
 
+_torch = None
 _tf = None
+MEAN, STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
+ALPHA = 4
 
 
 def _init_worker():
-  global _tf
+  global _torch, _tf
+  import torch
+  torch.set_num_threads(1)  # As in the release's DataLoader workers.
+  _torch = torch
   os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
   import tensorflow as tf
   tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -94,11 +104,53 @@ def _init_worker():
   _tf = tf
 
 
-def pyav_clip(task):
-  """One training clip decoded on the fly, as the release's PyAV path."""
-  import av
+def project_transform(clip, seed):
+  """This project's uint8 scale/crop/flip (`transforms.train_augment`)."""
   from slowfast_jax.data import transforms
-  path, seed = task
+  out = transforms.train_augment(
+      _tf.constant(clip), jitter_scales=JITTER, crop_size=CROP, flip=True,
+      seed=_tf.constant([seed, 0], _tf.int64)).numpy()
+  return out.shape, (NUM_FRAMES // ALPHA,) + out.shape[1:]
+
+
+def release_transform(clip, rng):
+  """The release's per-clip transforms on decoded uint8 frames, in torch.
+
+  /255, normalize, C x T x H x W, short side to int(round(U(256, 320)))
+  with `F.interpolate` (bilinear, align_corners=False), random 224 crop,
+  flip with p = 0.5, then the Slow/Fast split (`pack_pathway_output`).
+  """
+  torch = _torch
+  frames = torch.from_numpy(clip).float() / 255.0
+  frames = (frames - torch.tensor(MEAN)) / torch.tensor(STD)
+  frames = frames.permute(3, 0, 1, 2)
+  size = int(round(rng.uniform(*JITTER)))
+  height, width = frames.shape[2:]
+  new_h, new_w = size, size
+  if width < height:
+    new_h = int(np.floor(height / width * size))
+  else:
+    new_w = int(np.floor(width / height * size))
+  if min(height, width) != size:
+    frames = torch.nn.functional.interpolate(
+        frames, size=(new_h, new_w), mode="bilinear", align_corners=False)
+  y = int(rng.integers(0, new_h - CROP)) if new_h > CROP else 0
+  x = int(rng.integers(0, new_w - CROP)) if new_w > CROP else 0
+  frames = frames[:, :, y:y + CROP, x:x + CROP]
+  if rng.uniform() < 0.5:
+    frames = frames.flip(-1)
+  slow_index = torch.linspace(0, frames.shape[1] - 1,
+                              frames.shape[1] // ALPHA).long()
+  return [torch.index_select(frames, 1, slow_index), frames]
+
+
+def pyav_clip(task):
+  """One training clip decoded on the fly, as the release's PyAV path.
+
+  Returns the shapes of the Fast and Slow clips.
+  """
+  import av
+  path, seed, transform = task
   rng = np.random.default_rng(seed)
   with av.open(path) as container:
     stream = container.streams.video[0]
@@ -123,33 +175,35 @@ def pyav_clip(task):
                     for pts in sorted(frames)])
   # Release: the decoded segment is sampled from its own start.
   clip = rgb[sampling.clip_indices_np(0.0, window, NUM_FRAMES, len(rgb))]
-  out = transforms.train_augment(
-      _tf.constant(clip), jitter_scales=JITTER, crop_size=CROP, flip=True,
-      seed=_tf.constant([seed, 0], _tf.int64))
-  return out.numpy()
+  if transform == "project":
+    return project_transform(clip, seed)
+  slow, fast = release_transform(clip, rng)
+  return tuple(fast.shape[1:]) + (3,), tuple(slow.shape[1:]) + (3,)
 
 
 class OnTheFly:
   """The baseline: clips decoded by a pool of worker processes."""
 
-  def __init__(self, paths, workers):
+  def __init__(self, paths, workers, transform):
     self._paths = paths
+    self._transform = transform
     self._next = 0
     context = multiprocessing.get_context("spawn")
     self._pool = context.Pool(workers, initializer=_init_worker)
     self.clips(2 * workers)  # Warm up: imports, first decodes.
 
   def _tasks(self, count):
-    tasks = [(self._paths[i % len(self._paths)], i)
+    tasks = [(self._paths[i % len(self._paths)], i, self._transform)
              for i in range(self._next, self._next + count)]
     self._next += count
     return tasks
 
   def clips(self, count):
     start = time.perf_counter()
-    for clip in self._pool.imap_unordered(pyav_clip, self._tasks(count),
-                                          chunksize=1):
-      assert clip.shape == (NUM_FRAMES, CROP, CROP, 3), clip.shape
+    for fast, slow in self._pool.imap_unordered(pyav_clip, self._tasks(count),
+                                                chunksize=1):
+      assert tuple(fast) == (NUM_FRAMES, CROP, CROP, 3), fast
+      assert tuple(slow) == (NUM_FRAMES // ALPHA, CROP, CROP, 3), slow
     return time.perf_counter() - start
 
   def close(self):
@@ -238,37 +292,47 @@ def main():
                     for f in os.listdir(summary.directory)
                     if ".tfrecord-" in f)
 
-  # Rounds alternate between the two sides so that both see the same load
-  # (the machine is shared).
-  pre = PreDecoded(data_dir, name, args.batch_size)
-  fly = OnTheFly(paths, args.workers)
+  # Rounds alternate between the sides so that all see the same load (the
+  # machine may be shared).
+  sides = {
+      "pre_decoded": PreDecoded(data_dir, name, args.batch_size),
+      "on_the_fly": OnTheFly(paths, args.workers, "release"),
+      "on_the_fly_project_transform": OnTheFly(paths, args.workers,
+                                               "project"),
+  }
+  labels = {
+      "pre_decoded": "pre-decoded (TFDS JPEG, tf.data)",
+      "on_the_fly": "on the fly (PyAV + release transforms)",
+      "on_the_fly_project_transform": "on the fly (PyAV + this project's)",
+  }
   clips = -(-args.clips // args.batch_size) * args.batch_size
   rounds = []
   load = [os.getloadavg()[0]]
   for r in range(args.rounds):
-    pre_rate = timed(pre.clips, clips)
-    fly_rate = timed(fly.clips, clips)
-    rounds.append({"pre_decoded": pre_rate, "on_the_fly": fly_rate,
-                   "speedup": pre_rate / fly_rate})
-    print(f"round {r + 1}: pre-decoded {pre_rate:.2f} clips/s, on the fly "
-          f"{fly_rate:.2f} clips/s ({pre_rate / fly_rate:.2f}x)")
-  fly.close()
+    rates = {key: timed(side.clips, clips) for key, side in sides.items()}
+    rates["speedup"] = rates["pre_decoded"] / rates["on_the_fly"]
+    rounds.append(rates)
+    print(f"round {r + 1}: " + ", ".join(
+        f"{key} {rate:.2f}" for key, rate in rates.items()))
+  for side in sides.values():
+    if isinstance(side, OnTheFly):
+      side.close()
   load.append(os.getloadavg()[0])
-  pre_rate = float(np.median([r["pre_decoded"] for r in rounds]))
-  fly_rate = float(np.median([r["on_the_fly"] for r in rounds]))
+  medians = {key: float(np.median([r[key] for r in rounds]))
+             for key in sides}
   speedup = float(np.median([r["speedup"] for r in rounds]))
+  pre_rate = medians["pre_decoded"]
 
-  rows = [
-      ("pre-decoded (TFDS JPEG, tf.data)", pre_rate),
-      ("on the fly (PyAV, release loader)", fly_rate),
-  ]
   print()
   print(f"median of {args.rounds} rounds of {clips} clips per side "
         f"(load average {load[0]:.2f} -> {load[1]:.2f}):")
-  print(f"{'pipeline':36s} {'clips/s':>9s} {'clips/s/core':>13s}")
-  for label, rate in rows:
-    print(f"{label:36s} {rate:9.2f} {rate / cores:13.2f}")
-  print(f"speed-up: {speedup:.2f}x on {cores} cores")
+  print(f"{'pipeline':40s} {'clips/s':>9s} {'clips/s/core':>13s} "
+        f"{'pre-decoded is':>15s}")
+  for key, rate in medians.items():
+    print(f"{labels[key]:40s} {rate:9.2f} {rate / cores:13.2f} "
+          f"{pre_rate / rate:14.2f}x")
+  print(f"speed-up over the release's loader: {speedup:.2f}x on {cores} "
+        "cores")
   print(f"(sources: {args.videos} x {args.seconds:g} s H.264 "
         f"{args.width}x{args.height}, "
         f"{source_bytes * 8 / (args.videos * args.seconds) / 1e6:.2f} Mbit/s; "
@@ -293,9 +357,16 @@ def main():
       "pre_decoded": {"clips_per_s": pre_rate,
                       "clips_per_s_per_core": pre_rate / cores,
                       "batch_size": args.batch_size},
-      "on_the_fly": {"clips_per_s": fly_rate,
-                     "clips_per_s_per_core": fly_rate / cores,
+      "on_the_fly": {"clips_per_s": medians["on_the_fly"],
+                     "clips_per_s_per_core": medians["on_the_fly"] / cores,
+                     "transforms": "release (torch, float)",
                      "workers": args.workers},
+      "on_the_fly_project_transform": {
+          "clips_per_s": medians["on_the_fly_project_transform"],
+          "clips_per_s_per_core":
+              medians["on_the_fly_project_transform"] / cores,
+          "transforms": "slowfast_jax.data.transforms (uint8)",
+          "workers": args.workers},
       "speedup": speedup,
       "rounds": rounds,
       "clips_per_round": clips,

@@ -62,16 +62,30 @@ def test_short_side_resize_shape(height, width, size):
   assert ours == release_short_side_shape(height, width, size)
 
 
-def test_resize_short_side_matches_torch_interpolate():
+@pytest.mark.parametrize("height,width,sizes", [
+    (30, 41, (20, 30, 36, 50)),  # Down, unchanged, up.
+    (64, 64, (32, 16)),  # Exactly 2x and 4x down (the demo's).
+    (320, 426, (256, 288, 257)),  # Kinetics-like frames, jitter sizes.
+])
+def test_resize_short_side_matches_torch_interpolate(height, width, sizes):
   rng = np.random.default_rng(0)
-  clip = rng.integers(0, 256, (3, 30, 41, 3), dtype=np.uint8)
-  for size in (20, 30, 36, 50):
+  clip = rng.integers(0, 256, (3, height, width, 3), dtype=np.uint8)
+  for size in sizes:
     ours = transforms.resize_short_side(clip, size).numpy()
-    height, width = release_short_side_shape(30, 41, size)
-    reference = torch_resize(clip, height, width)
-    assert ours.shape == reference.shape
+    new_h, new_w = release_short_side_shape(height, width, size)
+    reference = torch_resize(clip, new_h, new_w)
+    assert ours.shape == reference.shape and ours.dtype == np.uint8
     # Ours is rounded to uint8; the release keeps floats.
-    assert np.abs(ours - reference).max() <= 0.51
+    assert np.abs(ours - reference).max() <= 0.51, size
+
+
+def test_resize_and_crop_equals_resize_then_crop():
+  rng = np.random.default_rng(5)
+  clip = rng.integers(0, 256, (2, 50, 70, 3), dtype=np.uint8)
+  whole = transforms.resize_and_crop(clip, [61, 85], [0, 0], [61, 85])
+  part = transforms.resize_and_crop(clip, [61, 85], [7, 19], [40, 33])
+  np.testing.assert_array_equal(part.numpy(),
+                                whole.numpy()[:, 7:47, 19:52])
 
 
 @pytest.mark.parametrize("height,width,jitter,crop", [

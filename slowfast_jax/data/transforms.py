@@ -3,17 +3,67 @@
 Clips are uint8 `(time, height, width, channels)`. Every frame of a clip gets
 the same scale, crop and flip.
 
-Resizing is `tf.image.resize` bilinear without antialiasing: it samples at
-PyTorch's `F.interpolate(mode="bilinear", align_corners=False)` points
-(source coordinate `(dst + 0.5) * in / out - 0.5`, clamped to the frame),
-which is what the release calls.
+Resizing samples at PyTorch's `F.interpolate(mode="bilinear",
+align_corners=False)` points (source coordinate `(dst + 0.5) * in / out -
+0.5`, clamped to the frame), which is what the release calls. It runs in
+OpenCV's `cv2.resize` (`INTER_LINEAR` on float32 frames, the same sampling
+points), about 4x faster on a CPU than `tf.image.resize` and the input
+pipeline's largest cost after JPEG decoding.
 
 The release normalizes before resizing and keeps floats; here resized values
 are rounded to uint8 (normalization happens on device), a difference of at
-most half a grey level.
+most half a grey level (plus OpenCV's float rounding, under 0.01).
 """
 
+import cv2
+import numpy as np
 import tensorflow as tf
+
+
+def _resize_crop_np(frames, size, corner, crop):
+  """Numpy body of `resize_and_crop`; one frame at a time (cache-sized)."""
+  new_h, new_w = (int(v) for v in size)
+  y, x = (int(v) for v in corner)
+  crop_h, crop_w = (int(v) for v in crop)
+  out = np.empty((len(frames), crop_h, crop_w, frames.shape[-1]), np.uint8)
+  same_size = (new_h, new_w) == frames.shape[1:3]
+  for i, frame in enumerate(frames):
+    if same_size:
+      resized = frame
+    else:
+      resized = cv2.resize(frame.astype(np.float32), (new_w, new_h),
+                           interpolation=cv2.INTER_LINEAR)
+    window = resized[y:y + crop_h, x:x + crop_w]
+    if same_size:
+      out[i] = window
+    else:  # Within [0, 255]: adding 0.5 and truncating rounds half up.
+      np.add(window, 0.5, out=window)
+      out[i] = window
+  return out
+
+
+def resize_and_crop(clip, size, corner, crop) -> tf.Tensor:
+  """Resizes every frame to `size` and cuts `crop` at `corner`.
+
+  Bilinear with half-pixel centres and edge clamping, no antialiasing
+  (PyTorch's `F.interpolate(mode="bilinear", align_corners=False)`), rounded
+  to uint8.
+
+  Args:
+    clip: uint8 `(time, height, width, channels)`.
+    size: `(new_height, new_width)`.
+    corner: `(y, x)` of the crop in the resized frames.
+    crop: `(crop_height, crop_width)`.
+
+  Returns:
+    uint8 `(time, crop_height, crop_width, channels)`.
+  """
+  args = [tf.cast(tf.convert_to_tensor(v), tf.int32)
+          for v in (size, corner, crop)]
+  out = tf.numpy_function(_resize_crop_np, [clip] + args, tf.uint8,
+                          stateful=False)
+  return tf.reshape(out, tf.concat([tf.shape(clip)[:1], args[2],
+                                    tf.shape(clip)[3:]], axis=0))
 
 
 def short_side_resize_shape(height, width, size):
@@ -36,20 +86,10 @@ def short_side_resize_shape(height, width, size):
 
 
 def resize_short_side(clip, size) -> tf.Tensor:
-  """Whole-frame short-side resize of uint8 `(time, h, w, 3)` -> uint8.
-
-  `tf.image.resize` bilinear without antialiasing samples at `(dst + 0.5) *
-  in / out - 0.5` with edge clamping, PyTorch's formula.
-  """
+  """Whole-frame short-side resize of uint8 `(time, h, w, 3)` -> uint8."""
   shape = tf.shape(clip)
-  new_h, new_w = short_side_resize_shape(shape[1], shape[2], size)
-  return to_uint8(tf.image.resize(clip, tf.stack([new_h, new_w]),
-                                  method="bilinear", antialias=False))
-
-
-def to_uint8(clip) -> tf.Tensor:
-  """Rounds interpolated pixels (within [0, 255]) to uint8, in one pass."""
-  return tf.cast(clip + 0.5, tf.uint8)  # Cast truncates: round half up.
+  new_size = tf.stack(short_side_resize_shape(shape[1], shape[2], size))
+  return resize_and_crop(clip, new_size, [0, 0], new_size)
 
 
 def random_jitter_size(min_size: int, max_size: int, seed) -> tf.Tensor:
@@ -83,9 +123,7 @@ def train_augment(clip, *, jitter_scales, crop_size: int, flip: bool,
 
   Short side resized to `int(round(U(*jitter_scales)))`, a random
   `crop_size` square crop, horizontal flip with p = 0.5 if `flip`; the same
-  for every frame. (Resizing whole frames with `tf.image.resize` costs less
-  than interpolating just the crop with `crop_and_resize`, whose per-pixel
-  kernel is slower.)
+  for every frame.
 
   Args:
     clip: uint8 `(time, height, width, 3)`.
@@ -102,10 +140,9 @@ def train_augment(clip, *, jitter_scales, crop_size: int, flip: bool,
   tf.debugging.assert_greater_equal(
       tf.minimum(new_h, new_w), crop_size,
       message="train crop larger than the scaled frame")
-  y, x = tf.unstack(random_crop_offsets(new_h, new_w, crop_size, crop_seed))
-  resized = tf.image.resize(clip, tf.stack([new_h, new_w]), method="bilinear",
-                            antialias=False)
-  out = to_uint8(resized[:, y:y + crop_size, x:x + crop_size])
+  corner = random_crop_offsets(new_h, new_w, crop_size, crop_seed)
+  out = resize_and_crop(clip, tf.stack([new_h, new_w]), corner,
+                        [crop_size, crop_size])
   if flip:
     out = random_flip(out, flip_seed)
   return tf.ensure_shape(out, [None, crop_size, crop_size, 3])
