@@ -185,7 +185,8 @@ def load_pretrained(config: ml_collections.ConfigDict,
     raise ValueError(f"config.init_from={config.init_from} does not fit "
                      f"config.model: {'; '.join(problems[:8])}"
                      f"{' ...' if len(problems) > 8 else ''}.{hint}")
-  logging.info("Initialized from %s (head: %s).", directory, config.init_head)
+  logging.info("Initialized from %s (head: %s).", config.init_from,
+               config.init_head)
   return loaded
 
 
