@@ -9,13 +9,13 @@ train=DIR/train.csv --split val=DIR/val.csv ...`.
 
 Each video shows a square patch (a random pattern of 4-pixel cells in one
 dark and one bright colour) moving over a smooth mid-grey textured
-background, wrapping around the frame edges. The class is the motion: direction (right,
-left, down, up) x speed (slow: 1 px/frame, fast: 3 px/frame at 30 fps), 8
-classes. Background, patch texture, patch size and start position are random
-and independent of the class, so a single frame carries no class
-information: the network has to compare frames, and telling the speeds apart
-takes displacement over several frames, a task where the Fast pathway should
-matter.
+background, wrapping around the frame edges. The class is the motion:
+direction (right, left, down, up) x speed (slow: 1 px/frame, fast: 3
+px/frame at 30 fps), 8 classes. Background, patch texture, patch size and
+start position are random and independent of the class, so a single frame
+carries no class information: the network has to compare frames. Sparse
+frames alias fast motion (a fast patch moves 24 px between frames 8 apart),
+a task where the Fast pathway should matter.
 
 A horizontal flip turns "left" into "right": train on it with
 `random_flip = False`.

@@ -7,8 +7,9 @@ Resizing samples at PyTorch's `F.interpolate(mode="bilinear",
 align_corners=False)` points (source coordinate `(dst + 0.5) * in / out -
 0.5`, clamped to the frame), which is what the release calls. It runs in
 OpenCV's `cv2.resize` (`INTER_LINEAR` on float32 frames, the same sampling
-points), about 4x faster on a CPU than `tf.image.resize` and the input
-pipeline's largest cost after JPEG decoding.
+points), about 3.5x faster on a CPU than `tf.image.resize`
+(`bench/resize.py`); it is the input pipeline's largest cost after JPEG
+decoding.
 
 The release normalizes before resizing and keeps floats; here resized values
 are rounded to uint8 (normalization happens on device), a difference of at
