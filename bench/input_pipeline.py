@@ -2,6 +2,9 @@ r"""Training-input throughput: pre-decoded TFDS clips vs on-the-fly PyAV decodin
 
   python bench/input_pipeline.py [--videos 12] [--seconds 10] [--rounds 3]
 
+Needs torch (`pip install -r requirements-dev.txt`) for the release's
+transforms.
+
 Both sides produce the same training clips of SlowFast 8x8 (32 frames,
 sampling rate 2 at 30 fps, scale jitter [256, 320], crop 224, flip):
 

@@ -1,6 +1,6 @@
 r"""The training crop's resize on one CPU core: this project vs alternatives.
 
-  python bench/resize.py [--repeats 10]
+  python bench/resize.py [--repeats 10]    # torch: requirements-dev.txt
 
 One SlowFast 8x8 training clip: 32 frames of 320x426, short side scaled to
 288 (383 wide), a 224 crop. Compared, all on one thread:
