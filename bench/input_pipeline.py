@@ -40,6 +40,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top
+from slowfast_jax.data import decode
 from slowfast_jax.data import sampling
 from slowfast_jax.data import synthetic
 
@@ -129,12 +130,8 @@ def release_transform(clip, rng):
   frames = frames.permute(3, 0, 1, 2)
   size = int(round(rng.uniform(*JITTER)))
   height, width = frames.shape[2:]
-  new_h, new_w = size, size
-  if width < height:
-    new_h = int(np.floor(height / width * size))
-  else:
-    new_w = int(np.floor(width / height * size))
-  if min(height, width) != size:
+  new_h, new_w = decode.resized_shape(height, width, size)
+  if (new_h, new_w) != (height, width):
     frames = torch.nn.functional.interpolate(
         frames, size=(new_h, new_w), mode="bilinear", align_corners=False)
   y = int(rng.integers(0, new_h - CROP)) if new_h > CROP else 0
