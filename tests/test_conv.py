@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 from slowfast_jax import models
 from slowfast_jax.models import conv
+from slowfast_jax.models import conv2d
 
 from model_configs import PRESETS
 from model_configs import random_variables
@@ -22,11 +23,13 @@ PRESET_KERNELS = [
 ]
 
 
+# Even and odd sizes: a stride-2 input gradient interleaves phases and crops.
+@pytest.mark.parametrize("input_size", [(8, 12, 10), (9, 13, 11)])
 @pytest.mark.parametrize("kernel_size,strides", PRESET_KERNELS)
 def test_fast_formulation_matches_native_forward_and_gradients(
-    kernel_size, strides):
+    kernel_size, strides, input_size):
   rng = np.random.RandomState(0)
-  inputs = jnp.asarray(rng.randn(2, 8, 12, 10, 3), jnp.float32)
+  inputs = jnp.asarray(rng.randn(2, *input_size, 3), jnp.float32)
   kernel = jnp.asarray(rng.randn(*kernel_size, 3, 5), jnp.float32)
 
   def loss(impl):
@@ -50,8 +53,34 @@ def test_fast_path_is_a_different_computation_where_it_applies():
   assert conv.fast_formulation((1, 3, 3), (1, 1, 1)) is not None
   assert conv.fast_formulation((3, 1, 1), (1, 1, 1)) is not None
   assert conv.fast_formulation((5, 7, 7), (1, 2, 2)) is not None
-  assert conv.fast_formulation((1, 1, 1), (1, 1, 1)) is None
-  assert conv.fast_formulation((7, 1, 1), (4, 1, 1)) is None
+  assert conv.fast_formulation((1, 1, 1), (1, 1, 1)) is not None
+  assert conv.fast_formulation((7, 1, 1), (4, 1, 1)) is not None
+  # No formulation here for time-strided space-time kernels or even kt.
+  assert conv.fast_formulation((3, 3, 3), (2, 1, 1)) is None
+  assert conv.fast_formulation((2, 1, 1), (1, 1, 1)) is None
+
+
+@pytest.mark.parametrize("kernel_hw,strides", [
+    ((3, 3), (1, 1)), ((3, 3), (2, 2)), ((7, 7), (2, 2)), ((1, 1), (2, 2)),
+    ((3, 3), (3, 3)), ((5, 3), (2, 1))])
+def test_conv2d_input_gradient_equals_xla(kernel_hw, strides):
+  rng = np.random.RandomState(1)
+  inputs = jnp.asarray(rng.randn(3, 11, 8, 4), jnp.float32)
+  kernel = jnp.asarray(rng.randn(*kernel_hw, 4, 6), jnp.float32)
+
+  def xla_conv(x, k):
+    return jax.lax.conv_general_dilated(
+        x, k, strides, [(k.shape[0] // 2,) * 2, (k.shape[1] // 2,) * 2],
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  outputs, xla_vjp = jax.vjp(xla_conv, inputs, kernel)
+  output_grad = jnp.asarray(rng.randn(*outputs.shape), jnp.float32)
+  ours, our_vjp = jax.vjp(lambda x, k: conv2d.conv2d(x, k, strides), inputs,
+                          kernel)
+  np.testing.assert_allclose(ours, outputs, atol=1e-5)
+  for our_grad, xla_grad in zip(our_vjp(output_grad), xla_vjp(output_grad)):
+    assert our_grad.shape == xla_grad.shape
+    np.testing.assert_allclose(our_grad, xla_grad, atol=1e-4, rtol=1e-5)
 
 
 def test_auto_is_fast_on_cpu_and_bad_names_fail():

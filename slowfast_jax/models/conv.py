@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from slowfast_jax.models import conv2d
+
 # The release's Conv3d init (c2_msra_fill): kaiming normal, fan_out, no truncation.
 msra_fan_out = nn.initializers.variance_scaling(2.0, "fan_out",
                                                 "normal")
@@ -35,10 +37,8 @@ def _native(inputs, kernel, strides):
 def _conv2d_over_frames(inputs, kernel_2d, strides_2d):
   """A 2D conv `(kh, kw, in, out)` applied to every frame (batch·time folded)."""
   batch, frames = inputs.shape[:2]
-  outputs = lax.conv_general_dilated(
-      inputs.reshape(batch * frames, *inputs.shape[2:]), kernel_2d,
-      tuple(strides_2d), symmetric_padding(kernel_2d.shape[:2]),
-      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  outputs = conv2d.conv2d(inputs.reshape(batch * frames, *inputs.shape[2:]),
+                          kernel_2d, tuple(strides_2d))
   return outputs.reshape(batch, frames, *outputs.shape[1:])
 
 
@@ -51,14 +51,36 @@ def _spatial_conv(inputs, kernel, strides):
   return _conv2d_over_frames(inputs, kernel[0], strides[1:])
 
 
+def _matmul_channels(x, weights):
+  """`(..., in) @ (in, out)` as one 2D matrix product.
+
+  XLA:CPU runs a 2D dot on its fast matmul path; a dot with several
+  non-contracting (and, in its weight gradient, contracting) dimensions is
+  far slower there.
+  """
+  flat = x.reshape(-1, x.shape[-1]) @ weights
+  return flat.reshape(*x.shape[:-1], weights.shape[-1])
+
+
+def _pointwise_conv(inputs, kernel, strides):
+  """1×1×1: a channel matmul on the strided frames and pixels."""
+  strided = inputs[:, ::strides[0], ::strides[1], ::strides[2]]
+  return _matmul_channels(strided, kernel[0, 0, 0])
+
+
 def _temporal_conv(inputs, kernel, strides):
-  """kt×1×1, stride 1 in time: a sum of kt time-shifted channel matmuls."""
-  frames, pad = inputs.shape[1], kernel.shape[0] // 2
+  """kt×1×1: a sum of kt time-shifted (and time-strided) channel matmuls.
+
+  Covers the bottlenecks' kt×1×1 and the Fast→Slow fusion (stride α in time).
+  """
+  kt, st = kernel.shape[0], strides[0]
+  frames = (inputs.shape[1] + 2 * (kt // 2) - kt) // st + 1
   spatial = inputs[:, :, ::strides[1], ::strides[2]]
-  padded = _pad_time(spatial, pad, pad)
+  padded = _pad_time(spatial, kt // 2, kt // 2)
   return sum(
-      jnp.einsum("bthwc,co->bthwo", padded[:, dt:dt + frames], kernel[dt, 0, 0])
-      for dt in range(kernel.shape[0]))
+      _matmul_channels(padded[:, dt:dt + st * (frames - 1) + 1:st],
+                       kernel[dt, 0, 0])
+      for dt in range(kt))
 
 
 def _spatiotemporal_conv(inputs, kernel, strides):
@@ -83,12 +105,16 @@ def fast_formulation(kernel_shape: Sequence[int], strides: Sequence[int]):
   fusions are as fast natively.
   """
   kt, kh, kw = kernel_shape[:3]
-  if strides[0] != 1 or (kt, kh, kw) == (1, 1, 1) or kt % 2 == 0:
+  if kt % 2 == 0:
+    return None
+  if (kt, kh, kw) == (1, 1, 1):
+    return _pointwise_conv
+  if kh == kw == 1:
+    return _temporal_conv
+  if strides[0] != 1:
     return None
   if kt == 1:
     return _spatial_conv
-  if kh == kw == 1:
-    return _temporal_conv
   return _spatiotemporal_conv
 
 
