@@ -180,12 +180,20 @@ def test_wrong_inputs_give_clear_errors():
   config = tiny_model_config("slowfast_8x8_r50", crop=32, frames=8)
   model = models.build_model(config)
   slow, fast = [jnp.zeros(s) for s in models.input_shapes(config, 32, 1)]
+
+  def init(inputs):
+    # Traced, not run: the checks raise while the model is traced, and the
+    # last one only in the head, after every stage (running the init op by
+    # op at these shapes compiled every op again).
+    return jax.eval_shape(model.init, jax.random.PRNGKey(0), inputs)
+
+  assert init([slow, fast])["params"]  # The checks accept valid inputs.
   with pytest.raises(ValueError, match="2 pathway input"):
-    model.init(jax.random.PRNGKey(0), [fast])
+    init([fast])
   with pytest.raises(ValueError, match="alpha"):
-    model.init(jax.random.PRNGKey(0), [slow, fast[:, :6]])
+    init([slow, fast[:, :6]])
   with pytest.raises(ValueError, match="pooling window"):
-    model.init(jax.random.PRNGKey(0), [slow[:, :1], fast[:, :4]])
+    init([slow[:, :1], fast[:, :4]])
   config.arch = "x3d"
   with pytest.raises(ValueError, match="model.arch"):
     models.build_model(config)
