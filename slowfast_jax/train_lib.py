@@ -36,6 +36,7 @@ from slowfast_jax import models
 from slowfast_jax import optim
 from slowfast_jax import sharding
 from slowfast_jax import validate
+from slowfast_jax import xla_cpu
 from slowfast_jax.data import model_input
 
 CHECKPOINT_SUBDIR = checkpoint.WORKDIR_SUBDIR
@@ -269,14 +270,16 @@ def make_train_step(mesh, **kwargs) -> Callable[..., Any]:
   replicated = sharding.replicated(mesh)
   return jax.jit(functools.partial(train_step, **kwargs),
                  in_shardings=(replicated, sharding.data_sharding(mesh)),
-                 out_shardings=(replicated, replicated), donate_argnums=0)
+                 out_shardings=(replicated, replicated), donate_argnums=0,
+                 compiler_options=xla_cpu.model_compiler_options())
 
 
 def make_eval_step(mesh, **kwargs) -> Callable[..., Any]:
   replicated = sharding.replicated(mesh)
   return jax.jit(functools.partial(eval_step, **kwargs),
                  in_shardings=(replicated, sharding.data_sharding(mesh)),
-                 out_shardings=replicated)
+                 out_shardings=replicated,
+                 compiler_options=xla_cpu.model_compiler_options())
 
 
 # ---------------------------------------------------------------------------
