@@ -35,6 +35,7 @@ def collect_convolutions(config, crop, batch):
   from slowfast_jax import models
   from slowfast_jax.models import conv
 
+  config.model.train_crop_size = crop  # The head's pool window follows it.
   model = models.build_model(config.model, conv_impl="native")
   calls = collections.Counter()
 

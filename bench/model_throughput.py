@@ -320,7 +320,7 @@ def main():
         entry["ratio_jax_over_torch"] = (round(
             entry["jax_clips_per_s"] / entry["torch_clips_per_s"], 2)
                                          if entry["torch_clips_per_s"] else None)
-        if kind == "infer":
+        if kind == "infer" and jax.default_backend() == "cpu":
           for side in ("jax", "torch")[:1 if args.skip_torch else 2]:
             entry[f"{side}_pct_of_peak"] = round(
                 100 * entry[f"{side}_clips_per_s"] *
