@@ -20,17 +20,9 @@ msra_fan_out = nn.initializers.variance_scaling(2.0, "fan_out",
 _DIMENSION_NUMBERS = ("NDHWC", "DHWIO", "NDHWC")
 
 
-def symmetric_padding(kernel_size: Sequence[int]) -> list[tuple[int, int]]:
-  """`k // 2` on both sides of every axis, as PyTorch's `padding=k // 2`.
-
-  Never "SAME": with stride 2 it pads asymmetrically and shifts every value.
-  """
-  return [(k // 2, k // 2) for k in kernel_size]
-
-
 def _native(inputs, kernel, strides):
   return lax.conv_general_dilated(inputs, kernel, tuple(strides),
-                                  symmetric_padding(kernel.shape[:3]),
+                                  conv2d.symmetric_padding(kernel.shape[:3]),
                                   dimension_numbers=_DIMENSION_NUMBERS)
 
 

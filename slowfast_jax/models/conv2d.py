@@ -20,13 +20,17 @@ from jax import lax
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 
 
-def _padding(kernel_hw: Sequence[int]) -> list[tuple[int, int]]:
-  return [(k // 2, k // 2) for k in kernel_hw]
+def symmetric_padding(kernel_size: Sequence[int]) -> list[tuple[int, int]]:
+  """`k // 2` on both sides of every axis, as PyTorch's `padding=k // 2`.
+
+  Never "SAME": with stride 2 it pads asymmetrically and shifts every value.
+  """
+  return [(k // 2, k // 2) for k in kernel_size]
 
 
 def _forward(inputs, kernel, strides):
   return lax.conv_general_dilated(inputs, kernel, tuple(strides),
-                                  _padding(kernel.shape[:2]),
+                                  symmetric_padding(kernel.shape[:2]),
                                   dimension_numbers=_DIMENSION_NUMBERS)
 
 
@@ -91,7 +95,7 @@ def input_grad(output_grad, kernel, strides, input_hw):
   kernel_t = jnp.swapaxes(kernel, 2, 3)
   if tuple(strides) == (1, 1):
     return lax.conv_general_dilated(output_grad, kernel_t[::-1, ::-1], (1, 1),
-                                    _padding(kernel.shape[:2]),
+                                    symmetric_padding(kernel.shape[:2]),
                                     dimension_numbers=_DIMENSION_NUMBERS)
   stride_h, stride_w = strides
   height, width = input_hw
