@@ -12,7 +12,6 @@ cannot be read is reported on one line; the others are still predicted and
 the exit status is 1.
 """
 
-import functools
 import json
 import sys
 from typing import Any, Sequence
@@ -40,10 +39,7 @@ def make_video_scorer(config, variables):
 
   model = models.build_model(config.model)
 
-  from slowfast_jax import xla_cpu  # pylint: disable=g-import-not-at-top
-
-  @functools.partial(jax.jit,
-                     compiler_options=xla_cpu.model_compiler_options())
+  @jax.jit
   def view_scores(views):
     pathways = model_input.prepare_pathways(views, config.model, config.data)
     return model.apply(variables, pathways, train=False, probabilities=True)

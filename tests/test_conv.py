@@ -21,11 +21,13 @@ PRESET_KERNELS = [
     ((3, 1, 1), (1, 1, 1)), ((1, 1, 1), (1, 1, 1)), ((1, 1, 1), (1, 2, 2)),
     ((5, 1, 1), (4, 1, 1)), ((7, 1, 1), (4, 1, 1)), ((5, 1, 1), (8, 1, 1)),
 ]
+# Not in a preset: a time stride too small for the by-phase formulation.
+OTHER_KERNELS = [((5, 1, 1), (2, 1, 1))]
 
 
 # Even and odd sizes: a stride-2 input gradient interleaves phases and crops.
 @pytest.mark.parametrize("input_size", [(8, 12, 10), (9, 13, 11)])
-@pytest.mark.parametrize("kernel_size,strides", PRESET_KERNELS)
+@pytest.mark.parametrize("kernel_size,strides", PRESET_KERNELS + OTHER_KERNELS)
 def test_fast_formulation_matches_native_forward_and_gradients(
     kernel_size, strides, input_size):
   rng = np.random.RandomState(0)
@@ -81,6 +83,34 @@ def test_conv2d_input_gradient_equals_xla(kernel_hw, strides):
   for our_grad, xla_grad in zip(our_vjp(output_grad), xla_vjp(output_grad)):
     assert our_grad.shape == xla_grad.shape
     np.testing.assert_allclose(our_grad, xla_grad, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("frames,kernel_hw,strides,chunk_bytes", [
+    (5, (7, 7), (2, 2), 1), (6, (3, 3), (1, 1), 3000), (4, (3, 3), (2, 2), 0),
+    (3, (5, 3), (2, 1), 1e9), (2, (3, 3), (3, 3), 1)])
+def test_chunked_im2col_weight_gradient_equals_xla(frames, kernel_hw, strides,
+                                                    chunk_bytes):
+  # The chunk sizes give one frame per chunk, several, and all in one.
+  rng = np.random.RandomState(2)
+  inputs = jnp.asarray(rng.randn(frames, 11, 8, 3), jnp.float32)
+  kernel = jnp.asarray(rng.randn(*kernel_hw, 3, 4), jnp.float32)
+  outputs, xla_vjp = jax.vjp(
+      lambda k: jax.lax.conv_general_dilated(
+          inputs, k, strides, conv2d.symmetric_padding(kernel_hw),
+          dimension_numbers=("NHWC", "HWIO", "NHWC")), kernel)
+  output_grad = jnp.asarray(rng.randn(*outputs.shape), jnp.float32)
+  ours = conv2d.weight_grad(inputs, output_grad, kernel.shape, strides,
+                            chunk_bytes=chunk_bytes)
+  np.testing.assert_allclose(ours, xla_vjp(output_grad)[0], atol=1e-4,
+                             rtol=1e-5)
+
+
+def test_frames_per_chunk_divides_the_frames_and_fits():
+  assert conv2d._frames_per_chunk(64, 7.5e6, 16e6) == 2
+  assert conv2d._frames_per_chunk(16, 4e6, 16e6) == 4
+  assert conv2d._frames_per_chunk(7, 1e6, 16e6) == 7
+  assert conv2d._frames_per_chunk(7, 3e6, 16e6) == 1  # 7 is prime.
+  assert conv2d._frames_per_chunk(8, 1e9, 16e6) == 1
 
 
 def test_auto_is_fast_on_cpu_and_bad_names_fail():
