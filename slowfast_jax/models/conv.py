@@ -96,8 +96,9 @@ def _temporal_by_phase(inputs, kernel, stride):
   taps from block t, the j < 0 taps from block t − 1. So one matmul of the
   blocks `(…, s·in)` by `(s·in, 2·out)` gives both, and block t − 1's half is
   shifted by one. It computes (2s / kt)× the conv's multiply-adds; the
-  fusions' convs are small, and this runs 2–4× faster than a matmul per tap on
-  strided frames (those strided copies are slow).
+  fusions' convs are small. On the 8×8 fusions (7×1×1, stride 4) it ran up to
+  3.6× faster forward and 2× backward than a matmul per tap on strided frames
+  (those strided copies are slow); level on the res3 one (28², 64 channels).
   """
   kt, cin, cout = kernel.shape
   batch, frames, height, width, _ = inputs.shape
