@@ -82,9 +82,15 @@ def _temporal_taps_as_channels(inputs, kernel):
   matmul instead of kt.
   """
   kt, cin, cout = kernel.shape
-  frames = inputs.shape[1]
   taps = _matmul_channels(inputs,
                           kernel.transpose(1, 0, 2).reshape(cin, kt * cout))
+  return _sum_shifted_taps(taps, kt, cout)
+
+
+def _sum_shifted_taps(taps, kt, cout):
+  """`(…, kt·out)` taps per input frame → `(…, out)`: output frame t sums tap
+  dt of input frame t + dt − kt // 2 (zero padding in time)."""
+  frames = taps.shape[1]
   taps = _pad_time(taps.reshape(*taps.shape[:4], kt, cout), kt // 2, kt // 2)
   return sum(taps[:, dt:dt + frames, :, :, dt] for dt in range(kt))
 
@@ -137,14 +143,11 @@ def _temporal_shifted_matmuls(inputs, kernel, stride):
 def _spatiotemporal_conv(inputs, kernel, strides):
   """kt×kh×kw, stride 1 in time: one 2D conv per frame that produces all kt
   temporal taps as channels, then a sum of the taps shifted in time."""
-  batch, frames = inputs.shape[:2]
   kt, kh, kw, cin, cout = kernel.shape
   taps_as_channels = kernel.transpose(1, 2, 3, 0, 4).reshape(kh, kw, cin,
                                                              kt * cout)
   taps = _conv2d_over_frames(inputs, taps_as_channels, strides[1:])
-  taps = taps.reshape(*taps.shape[:4], kt, cout)
-  padded = _pad_time(taps, kt // 2, kt // 2)
-  return sum(padded[:, dt:dt + frames, :, :, dt] for dt in range(kt))
+  return _sum_shifted_taps(taps, kt, cout)
 
 
 def fast_formulation(kernel_shape: Sequence[int], strides: Sequence[int]):
