@@ -51,6 +51,21 @@ def test_fast_formulation_matches_native_forward_and_gradients(
     np.testing.assert_allclose(fast_grad, native_grad, atol=1e-4, rtol=1e-5)
 
 
+# Clips shorter than the kernel's reach: some taps read only padding.
+@pytest.mark.parametrize("frames", [1, 2])
+@pytest.mark.parametrize("kernel_size", [(5, 7, 7), (3, 1, 1)])
+def test_fast_formulation_on_clips_shorter_than_the_kernel(kernel_size,
+                                                           frames):
+  rng = np.random.RandomState(1)
+  inputs = jnp.asarray(rng.randn(1, frames, 9, 9, 3), jnp.float32)
+  kernel = jnp.asarray(rng.randn(*kernel_size, 3, 4), jnp.float32)
+  strides = (1, 2, 2) if kernel_size[1] > 1 else (1, 1, 1)
+  fast_out = conv.conv3d(inputs, kernel, strides, "fast")
+  native_out = conv.conv3d(inputs, kernel, strides, "native")
+  assert fast_out.shape == native_out.shape
+  np.testing.assert_allclose(fast_out, native_out, atol=1e-4, rtol=1e-5)
+
+
 def test_fast_path_is_a_different_computation_where_it_applies():
   assert conv.fast_formulation((1, 3, 3), (1, 1, 1)) is not None
   assert conv.fast_formulation((3, 1, 1), (1, 1, 1)) is not None

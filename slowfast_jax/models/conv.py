@@ -89,10 +89,23 @@ def _temporal_taps_as_channels(inputs, kernel):
 
 def _sum_shifted_taps(taps, kt, cout):
   """`(…, kt·out)` taps per input frame → `(…, out)`: output frame t sums tap
-  dt of input frame t + dt − kt // 2 (zero padding in time)."""
+  dt of input frame t + dt − kt // 2 (zero padding in time).
+
+  Each tap is sliced, then padded: XLA fuses those small pads into the sum.
+  Padding the whole taps tensor first made XLA write it out padded; on the
+  Fast stem's taps (32×112²×40) the sum with BN and ReLU took 32 ms that way
+  and 6 ms this way.
+  """
   frames = taps.shape[1]
-  taps = _pad_time(taps.reshape(*taps.shape[:4], kt, cout), kt // 2, kt // 2)
-  return sum(taps[:, dt:dt + frames, :, :, dt] for dt in range(kt))
+  taps = taps.reshape(*taps.shape[:4], kt, cout)
+  shifted = []
+  for dt in range(kt):
+    shift = dt - kt // 2
+    if abs(shift) >= frames:  # Reads only padding.
+      continue
+    tap = taps[:, max(0, shift):frames + min(0, shift), :, :, dt]
+    shifted.append(_pad_time(tap, max(0, -shift), max(0, shift)))
+  return sum(shifted[1:], shifted[0])
 
 
 def _temporal_by_phase(inputs, kernel, stride):
@@ -125,7 +138,7 @@ def _temporal_by_phase(inputs, kernel, stride):
   weights = jnp.concatenate([current.reshape(stride * cin, cout),
                              previous.reshape(stride * cin, cout)], axis=1)
   both = _matmul_channels(by_block, weights)
-  from_previous = _pad_time(both[..., cout:], 1, 0)[:, :blocks]
+  from_previous = _pad_time(both[:, :blocks - 1, ..., cout:], 1, 0)
   return both[..., :cout] + from_previous
 
 
