@@ -32,6 +32,7 @@ import tqdm
 from slowfast_jax import eval_metrics
 from slowfast_jax import models
 from slowfast_jax import sharding
+from slowfast_jax import xla_cpu
 from slowfast_jax.data import model_input
 
 # Keys of a host batch that go to the devices; `video` is
@@ -67,7 +68,8 @@ def make_view_scores_fn(model_config: ml_collections.ConfigDict,
   return jax.jit(
       view_scores,
       in_shardings=(sharding.replicated(mesh), sharding.data_sharding(mesh)),
-      out_shardings=sharding.replicated(mesh))
+      out_shardings=sharding.replicated(mesh),
+      compiler_options=xla_cpu.model_compiler_options())
 
 
 def pad_rows(batch: Mapping[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:

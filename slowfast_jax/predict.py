@@ -35,14 +35,17 @@ def make_video_scorer(config, variables):
   """`score(views uint8 (views, T, crop, crop, 3)) -> (classes,)` summed scores."""
   import jax  # pylint: disable=g-import-not-at-top
   from slowfast_jax import models  # pylint: disable=g-import-not-at-top
+  from slowfast_jax import xla_cpu  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import model_input  # pylint: disable=g-import-not-at-top
 
   model = models.build_model(config.model)
 
-  @jax.jit
   def view_scores(views):
     pathways = model_input.prepare_pathways(views, config.model, config.data)
     return model.apply(variables, pathways, train=False, probabilities=True)
+
+  view_scores = jax.jit(view_scores,
+                        compiler_options=xla_cpu.model_compiler_options())
 
   def score(views: np.ndarray) -> np.ndarray:
     return np.asarray(view_scores(views)).sum(axis=0)

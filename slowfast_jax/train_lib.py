@@ -278,7 +278,8 @@ def make_eval_step(mesh, **kwargs) -> Callable[..., Any]:
   replicated = sharding.replicated(mesh)
   return jax.jit(functools.partial(eval_step, **kwargs),
                  in_shardings=(replicated, sharding.data_sharding(mesh)),
-                 out_shardings=replicated)
+                 out_shardings=replicated,
+                 compiler_options=xla_cpu.model_compiler_options())
 
 
 # ---------------------------------------------------------------------------

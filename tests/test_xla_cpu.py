@@ -50,3 +50,18 @@ def test_train_gradients_are_the_same_with_and_without_the_options(
   scale = max(float(np.abs(g).max()) for g in jax.tree.leaves(default[1]))
   for a, b in zip(jax.tree.leaves(ours[1]), jax.tree.leaves(default[1])):
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * scale)
+
+
+def test_inference_is_the_same_with_and_without_the_options(monkeypatch):
+  monkeypatch.delenv("XLA_FLAGS", raising=False)
+  config = tiny_model_config("slowfast_8x8_r50", width=8, crop=32, frames=8)
+  model = models.build_model(config)
+  rng = np.random.RandomState(1)
+  inputs = [jnp.asarray(rng.randn(*s), jnp.float32)
+            for s in models.input_shapes(config, 32, batch_size=2)]
+  variables = random_variables(model, inputs)
+  apply = lambda v, x: model.apply(v, x)  # pylint: disable=unnecessary-lambda
+  default = jax.jit(apply)(variables, inputs)
+  ours = jax.jit(apply, compiler_options=xla_cpu.model_compiler_options())(
+      variables, inputs)
+  np.testing.assert_allclose(ours, default, rtol=1e-5, atol=1e-6)
