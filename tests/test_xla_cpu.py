@@ -11,6 +11,16 @@ from model_configs import random_variables
 from model_configs import tiny_model_config
 
 
+def _tiny_model(seed):
+  """A tiny SlowFast 8×8, its inputs (batch 2, 32², 8 frames) and variables."""
+  config = tiny_model_config("slowfast_8x8_r50", width=8, crop=32, frames=8)
+  model = models.build_model(config)
+  rng = np.random.RandomState(seed)
+  inputs = [jnp.asarray(rng.randn(*s), jnp.float32)
+            for s in models.input_shapes(config, 32, batch_size=2)]
+  return model, inputs, random_variables(model, inputs)
+
+
 def test_options_apply_on_cpu_unless_xla_flags_set_them(monkeypatch):
   assert jax.default_backend() == "cpu"
   monkeypatch.delenv("XLA_FLAGS", raising=False)
@@ -25,12 +35,7 @@ def test_options_apply_on_cpu_unless_xla_flags_set_them(monkeypatch):
 def test_train_gradients_are_the_same_with_and_without_the_options(
     monkeypatch):
   monkeypatch.delenv("XLA_FLAGS", raising=False)
-  config = tiny_model_config("slowfast_8x8_r50", width=8, crop=32, frames=8)
-  model = models.build_model(config)
-  rng = np.random.RandomState(0)
-  inputs = [jnp.asarray(rng.randn(*s), jnp.float32)
-            for s in models.input_shapes(config, 32, batch_size=2)]
-  variables = random_variables(model, inputs)
+  model, inputs, variables = _tiny_model(seed=0)
 
   def loss(params):
     logits, _ = model.apply(
@@ -54,12 +59,7 @@ def test_train_gradients_are_the_same_with_and_without_the_options(
 
 def test_inference_is_the_same_with_and_without_the_options(monkeypatch):
   monkeypatch.delenv("XLA_FLAGS", raising=False)
-  config = tiny_model_config("slowfast_8x8_r50", width=8, crop=32, frames=8)
-  model = models.build_model(config)
-  rng = np.random.RandomState(1)
-  inputs = [jnp.asarray(rng.randn(*s), jnp.float32)
-            for s in models.input_shapes(config, 32, batch_size=2)]
-  variables = random_variables(model, inputs)
+  model, inputs, variables = _tiny_model(seed=1)
   apply = lambda v, x: model.apply(v, x)  # pylint: disable=unnecessary-lambda
   default = jax.jit(apply)(variables, inputs)
   ours = jax.jit(apply, compiler_options=xla_cpu.model_compiler_options())(
