@@ -2,7 +2,8 @@ r"""Model throughput: this project vs the PyTorch reference, on one machine.
 
   python bench/model_throughput.py
       [--presets slowfast_8x8_r50,slowfast_4x16_r50,slow_8x8_r50]
-      [--batches 1,8] [--train-batches 4,8] [--rounds 5] [--conv-impl auto]
+      [--batches 1,8] [--train-batches 4,8] [--rounds 5] [--settle 1]
+      [--conv-impl auto]
       [--output bench/results/model_throughput.json]
 
 For each preset at 224²: inference clips/s (eval mode) and training-step
@@ -10,10 +11,12 @@ clips/s (forward, backward, SGD momentum update) of the JAX model and of the
 PyTorch reference (PyTorchVideo's SlowFast/Slow R50 with random weights; the
 same weights go into JAX through `slowfast_jax.convert`, and the logits are
 compared before timing). JAX and PyTorch run alternately, `--rounds` times;
-medians are reported. Also: XLA compile time of both jitted functions, peak
-host memory (max RSS of the process), and each side's share of the machine's
-fp32 matrix-product peak (a 4096² product), counting the model's
-multiply-adds at 224² (`slowfast_jax.summary`).
+in each round a side settles with `--settle` untimed calls before it is timed,
+and medians are reported; the first call after each switch is reported too.
+Also: XLA compile time of both jitted functions, peak host memory (max RSS of
+the process), and each side's share of the machine's fp32 matrix-product peak
+(a 4096² product), counting the model's multiply-adds at 224²
+(`slowfast_jax.summary`).
 """
 
 import argparse
@@ -63,6 +66,16 @@ def load_preset(name):
   return load(name)
 
 
+def page_reporting() -> str | None:
+  """The kernel's free-page-reporting settings, if any (a VM returning idle
+  guest memory to its host; that memory then faults in slowly again)."""
+  try:
+    words = pathlib.Path("/proc/cmdline").read_text().split()
+  except OSError:
+    return None
+  return " ".join(w for w in words if w.startswith("page_reporting")) or None
+
+
 def max_rss_gib() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
@@ -87,20 +100,40 @@ def timed(fn, repeats):
   return (time.perf_counter() - start) / repeats
 
 
-def alternate(jax_fn, torch_fn, rounds, repeats, clips):
-  """Median clips/s of each side over `rounds` alternating rounds.
+def alternate(jax_fn, torch_fn, rounds, repeats, clips, settle):
+  """Clips/s of each side over `rounds` alternating rounds (medians).
 
-  `torch_fn=None` times JAX alone (the PyTorch side is None).
+  In each round a side first makes `settle` untimed calls, then `repeats`
+  timed ones. The first call after a switch pays for the other framework's
+  memory use: on this VM the guest returns idle freed pages to the host, so
+  they fault in slowly again (see README). That call's rate is returned as
+  well, as `first`.
+
+  Returns:
+    `{"jax": rate, "torch": rate or None, "jax_first": ..., "torch_first": ...}`;
+    `torch_fn=None` times JAX alone.
   """
-  sides = [jax_fn] + ([torch_fn] if torch_fn else [])
-  times = [[] for _ in sides]
-  for fn in sides:
-    fn()  # Warm up.
+  sides = {"jax": jax_fn, "torch": torch_fn} if torch_fn else {"jax": jax_fn}
+  times = {name: [] for name in sides}
+  first_times = {name: [] for name in sides}
+  for fn in sides.values():
+    fn()  # Compile and warm up.
   for _ in range(rounds):
-    for fn, side_times in zip(sides, times):
-      side_times.append(timed(fn, repeats) / clips)
-  rates = [1 / statistics.median(t) for t in times]
-  return rates[0], (rates[1] if torch_fn else None)
+    for name, fn in sides.items():
+      for call in range(settle):
+        seconds = timed(fn, 1)
+        if call == 0:
+          first_times[name].append(seconds / clips)
+      seconds = timed(fn, repeats) / clips
+      times[name].append(seconds)
+      if not settle:
+        first_times[name].append(seconds)
+  rates = {}
+  for name in ("jax", "torch"):
+    rates[name] = 1 / statistics.median(times[name]) if name in sides else None
+    rates[f"{name}_first"] = (1 / statistics.median(first_times[name])
+                              if name in sides else None)
+  return rates
 
 
 # Dense bf16 peak FLOP/s per chip, from the vendors' data sheets.
@@ -127,6 +160,16 @@ def step_flops(compiled):
   if isinstance(cost, (list, tuple)):
     cost = cost[0]
   return float(cost["flops"]) if cost and "flops" in cost else None
+
+
+def first_after_switch(rates):
+  """The JSON fields of the first calls after a switch, and their ratio."""
+  fields = {"jax_first_call_clips_per_s": rates["jax_first"],
+            "torch_first_call_clips_per_s": rates["torch_first"]}
+  fields["first_call_ratio_jax_over_torch"] = (
+      round(rates["jax_first"] / rates["torch_first"], 2)
+      if rates["torch_first"] else None)
+  return fields
 
 
 def bench_preset(name, args, torch, jax, jnp, optax, peak):
@@ -185,12 +228,14 @@ def bench_preset(name, args, torch, jax, jnp, optax, peak):
       with torch.no_grad():
         torch_model(torch_batch())
 
-    jax_rate, torch_rate = alternate(
+    rates = alternate(
         lambda: compiled(variables, batch_inputs).block_until_ready(),
         None if args.skip_torch else torch_infer, args.rounds, args.repeats,
-        batch)
+        batch, args.settle)
+    jax_rate, torch_rate = rates["jax"], rates["torch"]
     row["infer"].append({"batch": batch, "jax_clips_per_s": jax_rate,
                          "torch_clips_per_s": torch_rate,
+                         **first_after_switch(rates),
                          "jax_compile_s": round(compile_s, 1)})
     print(f"{name} inference batch {batch}: JAX {jax_rate:.3f} clips/s, "
           f"PyTorch {torch_rate} clips/s", flush=True)
@@ -239,14 +284,16 @@ def bench_preset(name, args, torch, jax, jnp, optax, peak):
       loss.backward()
       optimizer.step()
 
-    jax_rate, torch_rate = alternate(
+    rates = alternate(
         jax_train, None if args.skip_torch else torch_train, args.rounds, 1,
-        batch)
+        batch, args.settle)
+    jax_rate, torch_rate = rates["jax"], rates["torch"]
     flops = step_flops(step)
     step_s = batch / jax_rate
     row["train"].append({
         "batch": batch, "jax_clips_per_s": jax_rate,
-        "torch_clips_per_s": torch_rate, "jax_compile_s": round(compile_s, 1),
+        "torch_clips_per_s": torch_rate, **first_after_switch(rates),
+        "jax_compile_s": round(compile_s, 1),
         "jax_step_s": step_s, "xla_flops_per_step": flops,
         "mfu_pct": (round(100 * flops / step_s / peak, 1)
                     if flops and peak else None)})
@@ -275,6 +322,9 @@ def main():
   parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--repeats", type=int, default=2,
                       help="inference calls per round and side")
+  parser.add_argument("--settle", type=int, default=1,
+                      help="untimed calls per round and side before the "
+                      "timed ones (0: time the first call after a switch)")
   parser.add_argument("--conv-impl", default="auto")
   parser.add_argument("--dtype", default="float32",
                       help="JAX compute dtype (bfloat16 on accelerators)")
@@ -310,7 +360,8 @@ def main():
                          "fp32_matmul_peak_gmacs": round(peak / 1e9, 1),
                          "mfu_peak_tflops": (device_peak / 1e12
                                              if device_peak else None),
-                         "load_average_start": os.getloadavg()},
+                         "load_average_start": os.getloadavg(),
+                         "kernel_page_reporting": page_reporting()},
              "args": vars(args), "presets": []}
   table = []
   for name in args.presets.split(","):
@@ -331,7 +382,7 @@ def main():
   results["machine"]["load_average_end"] = os.getloadavg()
   print("\npreset | job | batch | JAX clips/s | PyTorch clips/s | JAX / PyTorch "
         "| JAX % of matmul peak | PyTorch % of matmul peak | train MFU % "
-        "| JAX compile s")
+        "| JAX compile s | first call after a switch: JAX / PyTorch")
   for name, kind, e in table:
     torch_rate = e["torch_clips_per_s"]
     print(f"{name} | {'inference' if kind == 'infer' else 'train step'} | "
@@ -339,7 +390,8 @@ def main():
           f"{'-' if torch_rate is None else f'{torch_rate:.3f}'} | "
           f"{e['ratio_jax_over_torch'] or '-'} | "
           f"{e.get('jax_pct_of_peak', '')} | {e.get('torch_pct_of_peak', '')} | "
-          f"{e.get('mfu_pct') or ''} | {e['jax_compile_s']}")
+          f"{e.get('mfu_pct') or ''} | {e['jax_compile_s']} | "
+          f"{e['first_call_ratio_jax_over_torch'] or '-'}")
   print(f"fp32 matmul peak: {peak / 1e9:.1f} G multiply-adds/s; peak RSS "
         f"{max_rss_gib():.2f} GiB; load average "
         f"{results['machine']['load_average_start']} → "
