@@ -120,19 +120,14 @@ def alternate(jax_fn, torch_fn, rounds, repeats, clips, settle):
     fn()  # Compile and warm up.
   for _ in range(rounds):
     for name, fn in sides.items():
-      for call in range(settle):
-        seconds = timed(fn, 1)
-        if call == 0:
-          first_times[name].append(seconds / clips)
+      settling = [timed(fn, 1) / clips for _ in range(settle)]
       seconds = timed(fn, repeats) / clips
       times[name].append(seconds)
-      if not settle:
-        first_times[name].append(seconds)
-  rates = {}
-  for name in ("jax", "torch"):
-    rates[name] = 1 / statistics.median(times[name]) if name in sides else None
-    rates[f"{name}_first"] = (1 / statistics.median(first_times[name])
-                              if name in sides else None)
+      first_times[name].append(settling[0] if settling else seconds)
+  rates = {"torch": None, "torch_first": None}
+  for name in sides:
+    rates[name] = 1 / statistics.median(times[name])
+    rates[f"{name}_first"] = 1 / statistics.median(first_times[name])
   return rates
 
 
@@ -162,14 +157,17 @@ def step_flops(compiled):
   return float(cost["flops"]) if cost and "flops" in cost else None
 
 
+def ratio(jax_rate, torch_rate):
+  """JAX / PyTorch rounded to 2 places; None without a PyTorch rate."""
+  return round(jax_rate / torch_rate, 2) if torch_rate else None
+
+
 def first_after_switch(rates):
   """The JSON fields of the first calls after a switch, and their ratio."""
-  fields = {"jax_first_call_clips_per_s": rates["jax_first"],
-            "torch_first_call_clips_per_s": rates["torch_first"]}
-  fields["first_call_ratio_jax_over_torch"] = (
-      round(rates["jax_first"] / rates["torch_first"], 2)
-      if rates["torch_first"] else None)
-  return fields
+  return {"jax_first_call_clips_per_s": rates["jax_first"],
+          "torch_first_call_clips_per_s": rates["torch_first"],
+          "first_call_ratio_jax_over_torch": ratio(rates["jax_first"],
+                                                   rates["torch_first"])}
 
 
 def bench_preset(name, args, torch, jax, jnp, optax, peak):
@@ -368,9 +366,8 @@ def main():
     row = bench_preset(name, args, torch, jax, jnp, optax, device_peak)
     for kind in ("infer", "train"):
       for entry in row[kind]:
-        entry["ratio_jax_over_torch"] = (round(
-            entry["jax_clips_per_s"] / entry["torch_clips_per_s"], 2)
-                                         if entry["torch_clips_per_s"] else None)
+        entry["ratio_jax_over_torch"] = ratio(entry["jax_clips_per_s"],
+                                              entry["torch_clips_per_s"])
         if kind == "infer" and jax.default_backend() == "cpu":
           for side in ("jax", "torch")[:1 if args.skip_torch else 2]:
             entry[f"{side}_pct_of_peak"] = round(
