@@ -176,6 +176,36 @@ def test_grouped_batch_norm_statistics_match_numpy():
     norm.grouped_moments(jnp.asarray(x[:6]), group_size=4)
 
 
+@pytest.mark.parametrize("group_size", [0, 2])
+def test_batch_norm_gradient_equals_autodiff(group_size):
+  # The closed-form gradient against autodiff through the moments.
+  rng = np.random.RandomState(0)
+  x = jnp.asarray(rng.randn(4, 2, 3, 3, 5).astype(np.float32) * 2 + 1)
+  scale = jnp.asarray(rng.rand(5).astype(np.float32) + 0.5)
+  bias = jnp.asarray(rng.randn(5).astype(np.float32))
+  cotangent = jnp.asarray(rng.randn(*x.shape).astype(np.float32))
+
+  def closed_form(x, scale, bias):
+    grouped = x.reshape(norm.num_groups(4, group_size), -1, 5)
+    mean, var = jax.lax.stop_gradient(norm.grouped_moments(x, group_size))
+    y = norm.normalize_with_batch_stats(grouped, mean, var, scale, bias, 1e-5)
+    return jnp.sum(y.reshape(x.shape) * cotangent)
+
+  def autodiff(x, scale, bias):
+    grouped = x.reshape(norm.num_groups(4, group_size), -1, 5)
+    mean, var = norm.grouped_moments(x, group_size)
+    y = ((grouped - mean[:, None]) * jax.lax.rsqrt(var[:, None] + 1e-5)
+         * scale + bias)
+    return jnp.sum(y.reshape(x.shape) * cotangent)
+
+  ours = jax.grad(closed_form, argnums=(0, 1, 2))(x, scale, bias)
+  expected = jax.grad(autodiff, argnums=(0, 1, 2))(x, scale, bias)
+  np.testing.assert_allclose(closed_form(x, scale, bias),
+                             autodiff(x, scale, bias), rtol=1e-6)
+  for name, a, b in zip(["x", "scale", "bias"], ours, expected):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
 def test_wrong_inputs_give_clear_errors():
   config = tiny_model_config("slowfast_8x8_r50", crop=32, frames=8)
   model = models.build_model(config)
