@@ -43,16 +43,17 @@ def main(argv):
   import jax  # pylint: disable=g-import-not-at-top
   from slowfast_jax import checkpoint  # pylint: disable=g-import-not-at-top
   from slowfast_jax import class_names as class_names_lib  # pylint: disable=g-import-not-at-top
-  from slowfast_jax import eval_lib  # pylint: disable=g-import-not-at-top
-  from slowfast_jax import plots  # pylint: disable=g-import-not-at-top
   from slowfast_jax import sharding  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.evaluation import evaluator  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.evaluation import plots  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.evaluation import scorer  # pylint: disable=g-import-not-at-top
 
   sharding.initialize_distributed(auto=_JAX_DISTRIBUTED.value)
   config = _CONFIG.value
   split = _SPLIT.value or config.data.test_split
   variables, metadata = checkpoint.restore_variables(_CHECKPOINT.value)
-  eval_lib.check_num_classes(variables, config.model, _CHECKPOINT.value)
+  evaluator.check_num_classes(variables, config.model, _CHECKPOINT.value)
   info = pipeline.dataset_info(config, split)
   num_clips, num_crops = config.eval.num_clips, config.eval.num_crops
   batches = pipeline.make_eval_dataset(
@@ -62,14 +63,16 @@ def main(argv):
   num_batches = pipeline.num_eval_batches(
       info.num_examples[split], num_clips=num_clips, num_crops=num_crops,
       batch_size=config.eval.batch_size, process_count=jax.process_count())
-  result = eval_lib.evaluate(
-      variables, batches.as_numpy_iterator(), model_config=config.model,
-      data_config=config.data, num_clips=num_clips, num_crops=num_crops,
-      ensemble=config.eval.ensemble, num_videos=info.num_examples[split],
-      num_batches=num_batches)
+  mesh = sharding.make_mesh()
+  result = evaluator.evaluate(
+      scorer.make_scorer(config.model, config.data, mesh),
+      sharding.replicate(variables, mesh), batches.as_numpy_iterator(),
+      num_classes=config.model.num_classes, num_clips=num_clips,
+      num_crops=num_crops, ensemble=config.eval.ensemble,
+      num_videos=info.num_examples[split], num_batches=num_batches, mesh=mesh)
   if jax.process_index() == 0:
     output = _OUTPUT.value or _CHECKPOINT.value
-    path = eval_lib.write_results(
+    path = evaluator.write_results(
         output, result, extra=dict(split=split, checkpoint=_CHECKPOINT.value))
     print(json.dumps(result.metrics, indent=2, sort_keys=True))
     print(f"Wrote {path}")

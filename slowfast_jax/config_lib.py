@@ -10,8 +10,7 @@ from typing import Sequence
 import ml_collections
 
 # Stage depths (res2, res3, res4, res5) by ResNet depth.
-STAGE_DEPTHS = {18: (2, 2, 2, 2), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
-
+STAGE_DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 
 
 def model_config(

@@ -32,23 +32,24 @@ flags.mark_flags_as_required(["config", "checkpoint"])
 
 
 def make_video_scorer(config, variables):
-  """`score(views uint8 (views, T, crop, crop, 3)) -> (classes,)` summed scores."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from slowfast_jax import models  # pylint: disable=g-import-not-at-top
-  from slowfast_jax import xla_cpu  # pylint: disable=g-import-not-at-top
-  from slowfast_jax.data import model_input  # pylint: disable=g-import-not-at-top
+  """`score(views uint8 (views, T, crop, crop, 3)) -> (classes,)` summed scores.
 
-  model = models.build_model(config.model)
+  The evaluator's pieces on one host: `scorer.make_scorer` over the local
+  devices, `evaluator.score_host_batch` for the padding.
+  """
+  from slowfast_jax import sharding  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.evaluation import evaluator  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.evaluation import scorer  # pylint: disable=g-import-not-at-top
 
-  def view_scores(views):
-    pathways = model_input.prepare_pathways(views, config.model, config.data)
-    return model.apply(variables, pathways, train=False, probabilities=True)
-
-  view_scores = jax.jit(view_scores,
-                        compiler_options=xla_cpu.model_compiler_options())
+  mesh = sharding.make_mesh()
+  score_views = scorer.make_scorer(config.model, config.data, mesh)
+  variables = sharding.replicate(variables, mesh)
 
   def score(views: np.ndarray) -> np.ndarray:
-    return np.asarray(view_scores(views)).sum(axis=0)
+    out = evaluator.score_host_batch(
+        score_views, variables,
+        {"video": views, "mask": np.ones(len(views), bool)}, mesh)
+    return out["scores"][out["mask"]].sum(axis=0)
 
   return score
 
@@ -80,12 +81,12 @@ def main(argv: Sequence[str]) -> int:
     raise app.UsageError("Give one or more video files.")
   from slowfast_jax import checkpoint  # pylint: disable=g-import-not-at-top
   from slowfast_jax import class_names  # pylint: disable=g-import-not-at-top
-  from slowfast_jax import eval_lib  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.evaluation import evaluator  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import decode  # pylint: disable=g-import-not-at-top
 
   config = _CONFIG.value
   variables, metadata = checkpoint.restore_variables(_CHECKPOINT.value)
-  eval_lib.check_num_classes(variables, config.model, _CHECKPOINT.value)
+  evaluator.check_num_classes(variables, config.model, _CHECKPOINT.value)
   names = class_names.resolve(config.model.num_classes,
                               labels_file=_LABELS.value, metadata=metadata)
   score = make_video_scorer(config, variables)

@@ -38,6 +38,8 @@ from slowfast_jax import sharding
 from slowfast_jax import validate
 from slowfast_jax import xla_cpu
 from slowfast_jax.data import model_input
+from slowfast_jax.evaluation import evaluator
+from slowfast_jax.evaluation import scorer
 
 CHECKPOINT_SUBDIR = checkpoint.WORKDIR_SUBDIR
 SUMMARY_FILE = "train_summary.json"
@@ -244,41 +246,12 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *,
   return new_state, metrics
 
 
-def eval_step(variables: dict[str, Any], batch: dict[str, jax.Array], *,
-              model: models.VideoResNet, config: ml_collections.ConfigDict
-              ) -> dict[str, jax.Array]:
-  """Sums of correct views, views and NLL over a global eval batch.
-
-  Uses the release's eval output (softmax probabilities, averaged over the
-  head's positions at crops larger than the training crop); rows with
-  `mask = False` are padding and count for nothing.
-  """
-  pathways = model_input.prepare_pathways(batch["video"], config.model,
-                                          config.data)
-  probs = model.apply(variables, pathways, train=False, probabilities=True)
-  mask = batch["mask"].astype(jnp.float32)
-  labels = jnp.maximum(batch["label"], 0)
-  correct = (jnp.argmax(probs, -1) == labels).astype(jnp.float32)
-  picked = jnp.take_along_axis(probs, labels[:, None], axis=-1)[:, 0]
-  nll = -jnp.log(jnp.maximum(picked, 1e-12))
-  return {"correct": jnp.sum(correct * mask), "count": jnp.sum(mask),
-          "nll": jnp.sum(nll * mask)}
-
-
 def make_train_step(mesh, **kwargs) -> Callable[..., Any]:
   """`train_step` jitted over `mesh`: state replicated, batch split, state donated."""
   replicated = sharding.replicated(mesh)
   return jax.jit(functools.partial(train_step, **kwargs),
                  in_shardings=(replicated, sharding.data_sharding(mesh)),
                  out_shardings=(replicated, replicated), donate_argnums=0,
-                 compiler_options=xla_cpu.model_compiler_options())
-
-
-def make_eval_step(mesh, **kwargs) -> Callable[..., Any]:
-  replicated = sharding.replicated(mesh)
-  return jax.jit(functools.partial(eval_step, **kwargs),
-                 in_shardings=(replicated, sharding.data_sharding(mesh)),
-                 out_shardings=replicated,
                  compiler_options=xla_cpu.model_compiler_options())
 
 
@@ -346,23 +319,20 @@ def _check_finite(metrics: dict[str, Any], step: int, manager) -> None:
       "config.optim.grad_clip_norm, or check the input data.")
 
 
-def evaluate(eval_fn, variables, config: ml_collections.ConfigDict, mesh,
+def evaluate(score, variables, config: ml_collections.ConfigDict, mesh,
              source) -> dict[str, float]:
-  """Single-view validation: one view per video (`num_clips = num_crops = 1`)."""
+  """Single-view validation: the evaluator with one view per video."""
   batches = source.make_eval_dataset(
       config, config.data.val_split, num_clips=1, num_crops=1,
       batch_size=config.eval.batch_size, process_index=jax.process_index(),
       process_count=jax.process_count())
-  totals = None
-  for host_batch in as_numpy_iterator(batches):
-    host_batch = {k: host_batch[k] for k in ("video", "label", "mask")}
-    out = eval_fn(variables, sharding.global_batch(host_batch, mesh))
-    totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
-  totals = sharding.fetch(totals)
-  count = max(float(totals["count"]), 1.0)
-  return {"val_top1": float(totals["correct"]) / count,
-          "val_loss": float(totals["nll"]) / count,
-          "val_views": int(totals["count"])}
+  result = evaluator.evaluate(
+      score, variables, as_numpy_iterator(batches),
+      num_classes=config.model.num_classes, num_clips=1, num_crops=1,
+      mesh=mesh, progress=False)
+  return {"val_top1": result.metrics["top1"],
+          "val_loss": result.metrics.get("nll", float("nan")),
+          "val_views": result.metrics["num_views"]}
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
@@ -439,7 +409,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   train_fn = make_train_step(mesh, model=model, tx=tx, schedule=schedule,
                              config=config)
-  eval_fn = make_eval_step(mesh, model=model, config=config)
+  score = scorer.make_scorer(config.model, config.data, mesh)
   host = jax.process_index()
   writer = metric_writers.create_default_writer(
       workdir, just_logging=host > 0, asynchronous=True)
@@ -512,7 +482,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       val_metrics = None
       if do_eval:
         eval_start = time.time()
-        val_metrics = evaluate(eval_fn, state.variables, config, mesh, source)
+        val_metrics = evaluate(score, state.variables, config, mesh, source)
         writer.write_scalars(step, val_metrics)
         last_val = val_metrics
         logging.info("Validation at step %d: top-1 %.4f (%d views, %.1f s).",

@@ -10,6 +10,7 @@ import pathlib
 from etils import epath
 import ml_collections
 
+from slowfast_jax import config_lib
 from slowfast_jax import models
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
@@ -52,8 +53,9 @@ def validate_model(model: ml_collections.ConfigDict) -> None:
   """Checks `config.model` (architecture, frames, dtype)."""
   _require(model.arch in models.ARCHS,
            f"config.model.arch={model.arch!r} is not one of {models.ARCHS}.")
-  _require(model.depth in (50, 101),
-           f"config.model.depth={model.depth}; expected 50 or 101.")
+  _require(model.depth in config_lib.STAGE_DEPTHS,
+           f"config.model.depth={model.depth}; expected one of "
+           f"{tuple(config_lib.STAGE_DEPTHS)}.")
   _require(model.dtype in DTYPES,
            f"config.model.dtype={model.dtype!r}; expected one of {DTYPES}.")
   if model.arch == "slowfast":

@@ -52,3 +52,8 @@ def read_manifest(path: pathlib.Path) -> list[tuple[str, tuple[int, ...], list[s
     dims = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
     rows.append((name, dims, rest))
   return rows
+
+
+def projection_output(reference: str) -> np.ndarray:
+  """The release's classifier output per position `(N, t, h, w, classes)`."""
+  return np.load(REFERENCE_DIR / f"{reference}_io.npz")["projection_output"]

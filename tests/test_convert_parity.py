@@ -9,7 +9,7 @@ import torch
 
 from slowfast_jax import convert
 from slowfast_jax import models
-from slowfast_jax.models import head as head_lib
+from slowfast_jax.evaluation import scorer
 
 import convert_references as refs
 from model_configs import load_preset
@@ -22,7 +22,8 @@ TOLERANCE = 1e-4  # fp32, absolute, on probabilities / logits.
 def _compiled_apply(reference: str):
   """A jitted eval-mode forward of the reference's model, shared by formats."""
   model = models.build_model(refs.tiny_config(reference))
-  return jax.jit(functools.partial(model.apply, train=False))
+  return jax.jit(functools.partial(model.apply, train=False,
+                                   output="per_position_logits"))
 
 
 @refs.requires_references
@@ -34,13 +35,14 @@ def test_release_checkpoint_gives_release_output(reference, extension):
   variables = convert.load_torch_checkpoint(path, config)
   pathways, expected = refs.inputs_and_output(reference)
 
-  scores = np.asarray(_compiled_apply(reference)(variables, pathways))
-  if pathways[0].shape[2] == config.train_crop_size:
-    # At the training crop the model returns logits; the release's eval output
-    # is their softmax.
-    scores = np.asarray(jax.nn.softmax(scores, axis=-1))
-  # At a larger crop it returns the release's output itself (softmax at each
-  # position of the head's map, averaged).
+  per_position = _compiled_apply(reference)(variables, pathways)
+  # The classifier at every position of the head's map (1×1×1 at the training
+  # crop, 1×2×2 for the crop-96 reference) ...
+  np.testing.assert_allclose(per_position,
+                             refs.projection_output(reference), rtol=0,
+                             atol=TOLERANCE)
+  # ... and the release's eval output: softmax at each position, averaged.
+  scores = np.asarray(scorer.release_test_scores(per_position))
   assert scores.shape == expected.shape
   np.testing.assert_allclose(scores, expected, rtol=0, atol=TOLERANCE)
 
@@ -73,11 +75,9 @@ def _randomize_batch_norms(net: torch.nn.Module) -> None:
 
 
 def _output_and_per_position_logits(model, variables, pathways):
-  """Eval output, and the classifier output at each position of the head's map."""
-  output, state = model.apply(
-      variables, pathways, train=False, mutable=["intermediates"],
-      capture_intermediates=lambda module, _: isinstance(module, head_lib.Head))
-  return output, state["intermediates"]["head"]["__call__"][0]
+  """Logits, and the classifier output at each position of the head's map."""
+  return (model.apply(variables, pathways),
+          model.apply(variables, pathways, output="per_position_logits"))
 
 
 def test_pytorchvideo_slowfast_r50_gives_its_output(tmp_path):
@@ -87,8 +87,8 @@ def test_pytorchvideo_slowfast_r50_gives_its_output(tmp_path):
   here it gets the windows the JAX model derives for 64 px and 8 frames. The
   hub head returns the mean of the logits over the pooled map (no softmax):
   at 64 px (one position) those are the logits the JAX model returns; at
-  96 px (2×2 positions) the JAX model returns the release's softmax average,
-  and the hub's output is the mean of its per-position logits.
+  96 px (2×2 positions) the hub's output is the mean of its per-position
+  logits, which is what the JAX model returns at any crop.
   """
   hub = torch_stubs.import_pytorchvideo_hub()
   torch.manual_seed(0)
@@ -120,8 +120,7 @@ def test_pytorchvideo_slowfast_r50_gives_its_output(tmp_path):
     output, per_position = forward(variables, pathways)
     assert per_position.shape[1:4] == ((1, 1, 1) if crop == 64 else (1, 2, 2))
     np.testing.assert_allclose(
-        np.asarray(head_lib.logits_from_positions(per_position)), expected,
+        np.asarray(per_position.mean(axis=(1, 2, 3))), expected,
         rtol=0, atol=TOLERANCE)
-    if crop == 64:  # The model's own output: logits at the training crop.
-      np.testing.assert_allclose(np.asarray(output), expected, rtol=0,
-                                 atol=TOLERANCE)
+    np.testing.assert_allclose(np.asarray(output), expected, rtol=0,
+                               atol=TOLERANCE)

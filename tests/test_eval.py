@@ -12,9 +12,11 @@ import tensorflow_datasets as tfds
 import jax
 import jax.numpy as jnp
 from slowfast_jax import checkpoint
-from slowfast_jax import eval_lib
 from slowfast_jax import models
-from slowfast_jax import plots
+from slowfast_jax import sharding
+from slowfast_jax.evaluation import evaluator
+from slowfast_jax.evaluation import plots
+from slowfast_jax.evaluation import scorer
 from slowfast_jax.data import model_input
 from slowfast_jax.data import pipeline
 
@@ -53,9 +55,12 @@ def _host_batches(config, batch_size, process_index=0, process_count=1):
 
 
 def _evaluate(config, variables, batches):
-  return eval_lib.evaluate(
-      variables, batches, model_config=config.model, data_config=config.data,
-      num_clips=2, num_crops=3, num_videos=5, progress=False)
+  mesh = sharding.make_mesh()
+  return evaluator.evaluate(
+      scorer.make_scorer(config.model, config.data, mesh),
+      sharding.replicate(variables, mesh), batches,
+      num_classes=config.model.num_classes, num_clips=2, num_crops=3,
+      num_videos=5, mesh=mesh, progress=False)
 
 
 def _dataset_video_ids(prepared_dataset):
@@ -77,8 +82,8 @@ def _eval_command(ckpt, prepared_dataset, *flags):
 
 def _read_outputs(directory):
   """`results.json` and `scores.npz` of an eval run."""
-  results = json.loads((directory / eval_lib.RESULTS_FILE).read_text())
-  return results, dict(np.load(directory / eval_lib.SCORES_FILE))
+  results = json.loads((directory / evaluator.RESULTS_FILE).read_text())
+  return results, dict(np.load(directory / evaluator.SCORES_FILE))
 
 
 def _numpy_reference(config, variables, batches):
@@ -88,8 +93,11 @@ def _numpy_reference(config, variables, batches):
   for batch in batches:
     pathways = model_input.prepare_pathways(jnp.asarray(batch["video"]),
                                             config.model, config.data)
-    view_scores = np.asarray(model.apply(variables, pathways,
-                                         probabilities=True))
+    # The release's test output in numpy: softmax per position, then mean.
+    logits = np.asarray(model.apply(variables, pathways,
+                                    output="per_position_logits"), np.float64)
+    exp = np.exp(logits - logits.max(-1, keepdims=True))
+    view_scores = (exp / exp.sum(-1, keepdims=True)).mean(axis=(1, 2, 3))
     for row in np.flatnonzero(batch["mask"]):
       video = int(batch["video_index"][row])
       scores[video] = scores.get(video, 0) + view_scores[row]

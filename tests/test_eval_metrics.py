@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from slowfast_jax import eval_metrics
+from slowfast_jax.evaluation import metrics as eval_metrics
 
 
 def _random_views(num_videos=7, num_views=6, num_classes=9, seed=0):

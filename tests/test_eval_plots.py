@@ -3,8 +3,8 @@
 import numpy as np
 from PIL import Image
 
-from slowfast_jax import eval_metrics
-from slowfast_jax import plots
+from slowfast_jax.evaluation import metrics as eval_metrics
+from slowfast_jax.evaluation import plots
 
 
 def test_class_order_best_first_and_empty_classes_last():

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 from slowfast_jax import models
 from slowfast_jax import summary
+from slowfast_jax.evaluation import scorer
 from slowfast_jax.models import norm
 
 from model_configs import load_preset
@@ -83,27 +84,43 @@ def _randomize_stats(variables, seed=1):
   return jax.tree.unflatten(tree, leaves)
 
 
-def test_head_returns_logits_at_train_crop_and_probabilities_when_larger():
+def test_each_output_kind_is_the_same_kind_at_every_crop():
   config = tiny_model_config("slowfast_8x8_r50", crop=32, frames=8)
   model, variables, inputs = _init(config, crop=32)
   variables = _randomize_stats(variables)
   apply = model.apply
   logits = apply(variables, inputs)
   assert logits.shape == (2, 10)
-  np.testing.assert_allclose(apply(variables, inputs, probabilities=True),
+  per_position = apply(variables, inputs, output="per_position_logits")
+  assert per_position.shape == (2, 1, 1, 1, 10)
+  np.testing.assert_allclose(per_position[:, 0, 0, 0], logits, atol=1e-6)
+  np.testing.assert_allclose(scorer.release_test_scores(per_position),
                              jax.nn.softmax(logits), atol=1e-6)
+  # Features: the head's pooled input; the classifier on them gives logits.
+  features = apply(variables, inputs, output="features")
+  assert features["slow"].shape == (2, 256) and features["fast"].shape == (2, 32)
+  np.testing.assert_array_equal(
+      features["concat"], np.concatenate([features["slow"], features["fast"]],
+                                         -1))
+  projection = variables["params"]["head"]["projection"]
+  np.testing.assert_allclose(
+      features["concat"] @ projection["kernel"] + projection["bias"], logits,
+      atol=1e-5)
 
   larger = [jnp.asarray(np.random.RandomState(3).randn(
       *s), jnp.float32) for s in models.input_shapes(config, 64, 2)]
-  probs = apply(variables, larger)
-  # 64 px is a 2×2 map of positions (pool window 1×1 at a 32-px train crop):
-  # the mean of per-position softmaxes, not the softmax of the mean logits.
-  assert probs.shape == (2, 10)
+  # 64 px is a 2×2 map of positions (pool window 1×1 at a 32-px train crop).
+  per_position = apply(variables, larger, output="per_position_logits")
+  assert per_position.shape == (2, 1, 2, 2, 10)
+  mean_logits = apply(variables, larger)  # Still logits: the mean over positions.
+  np.testing.assert_allclose(mean_logits, per_position.mean(axis=(1, 2, 3)),
+                             atol=1e-6)
+  probs = scorer.release_test_scores(per_position)
   np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
-  mean_logits, _ = apply(variables, larger, train=True,
-                         rngs={"dropout": jax.random.PRNGKey(0)},
-                         mutable=["batch_stats"])
+  # The mean of per-position softmaxes, not the softmax of the mean logits.
   assert not np.allclose(probs, jax.nn.softmax(mean_logits), atol=1e-3)
+  with pytest.raises(ValueError, match="output='probabilities'"):
+    apply(variables, inputs, output="probabilities")
 
 
 @pytest.mark.parametrize("fusion", ["time_strided_conv", "time_to_channel",

@@ -1,55 +1,35 @@
 """Flax modules of the SlowFast / Slow / C2D / I3D ResNet family."""
 
-import jax.numpy as jnp
+from typing import Any
+
 import ml_collections
 
+from slowfast_jax.models.video_resnet import ARCHS
+from slowfast_jax.models.video_resnet import OUTPUTS
 from slowfast_jax.models.video_resnet import pathway_names
 from slowfast_jax.models.video_resnet import VideoResNet
 
-ARCHS = ("slowfast", "slow", "c2d", "c2d_nopool", "i3d")
+
+def _as_tuples(value: Any) -> Any:
+  """Nested lists (as configs hold them) → nested tuples (hashable fields)."""
+  if isinstance(value, (list, tuple)):
+    return tuple(_as_tuples(v) for v in value)
+  return value
 
 
-def build_model(model_config: ml_collections.ConfigDict, **overrides) -> VideoResNet:
-  """Builds the network described by `config.model`.
+def build_model(model_config: ml_collections.ConfigDict,
+                **overrides) -> VideoResNet:
+  """`VideoResNet(**model_config)`, after `validate.validate_model`.
 
   Args:
     model_config: the `model` section of a config (see `configs/`).
-    **overrides: attribute overrides, e.g. `dtype=jnp.bfloat16`.
+    **overrides: field overrides, e.g. `conv_impl="native"`.
   """
-  c = model_config
-  if c.arch not in ARCHS:
-    raise ValueError(f"model.arch={c.arch!r}; expected one of {ARCHS}.")
-  if c.depth not in (50, 101):
-    raise ValueError(f"model.depth={c.depth}; expected 50 or 101.")
-  if c.arch == "slowfast" and c.num_frames % c.alpha:
-    raise ValueError(f"model.num_frames={c.num_frames} is not divisible by "
-                     f"model.alpha={c.alpha}.")
-  kwargs = dict(
-      arch=c.arch,
-      depth=c.depth,
-      num_classes=c.num_classes,
-      num_frames=c.num_frames,
-      alpha=c.alpha,
-      beta_inv=c.beta_inv,
-      fusion=c.fusion,
-      fusion_conv_channel_ratio=c.fusion_conv_channel_ratio,
-      fusion_kernel=c.fusion_kernel,
-      width_per_group=c.width_per_group,
-      num_block_temp_kernel=tuple(tuple(s) for s in c.num_block_temp_kernel),
-      nonlocal_location=tuple(
-          tuple(tuple(p) for p in s) for s in c.nonlocal_location),
-      nonlocal_instantiation=c.nonlocal_instantiation,
-      nonlocal_pool=tuple(c.nonlocal_pool),
-      dropout_rate=c.dropout_rate,
-      train_crop_size=c.train_crop_size,
-      bn_momentum=c.bn_momentum,
-      bn_epsilon=c.bn_epsilon,
-      bn_group_size=c.bn_group_size,
-      conv_impl=c.conv_impl,
-      dtype=jnp.dtype(c.dtype),
-  )
-  kwargs.update(overrides)
-  return VideoResNet(**kwargs)
+  from slowfast_jax import validate  # pylint: disable=g-import-not-at-top
+  validate.validate_model(model_config)
+  fields = {k: _as_tuples(v) for k, v in model_config.to_dict().items()}
+  fields.update(overrides)
+  return VideoResNet(**fields)
 
 
 def input_shapes(model_config: ml_collections.ConfigDict, crop_size: int,
@@ -62,5 +42,5 @@ def input_shapes(model_config: ml_collections.ConfigDict, crop_size: int,
   return [(batch_size, t, crop_size, crop_size, 3) for t in frames]
 
 
-__all__ = ["ARCHS", "VideoResNet", "build_model", "input_shapes",
+__all__ = ["ARCHS", "OUTPUTS", "VideoResNet", "build_model", "input_shapes",
            "pathway_names"]

@@ -2,10 +2,11 @@
 
 Each pathway is average-pooled with a fixed window sized for the training crop
 (stride 1), as in the release. At the training crop the pooled map is 1×1×1;
-at a larger test crop (e.g. 256 for a 224 model) it has several positions,
-and the release applies the classifier at every position, takes a softmax per
-position and averages the probabilities. `per_position_logits` returns the
-classifier output at every position; the reductions are below.
+at a larger test crop (e.g. 256 for a 224 model) it has several positions and
+the classifier runs at every one of them (the release's fully-convolutional
+test). The head returns the pooled features and the per-position logits; the
+reductions over positions are the caller's (`VideoResNet.__call__` and
+`slowfast_jax.evaluation.scorer.release_test_scores`).
 """
 
 from typing import Sequence
@@ -27,6 +28,11 @@ def pooled_map(features: jax.Array, window: Sequence[int]) -> jax.Array:
                      padding="VALID")
 
 
+def mean_over_positions(per_position: jax.Array) -> jax.Array:
+  """`(batch, t, h, w, channels)` → `(batch, channels)`."""
+  return per_position.mean(axis=(1, 2, 3))
+
+
 class Head(nn.Module):
   """Per-pathway average pool → concat → dropout → Dense, at every position.
 
@@ -41,25 +47,20 @@ class Head(nn.Module):
 
   @nn.compact
   def __call__(self, pathway_features: Sequence[jax.Array],
-               train: bool = False) -> jax.Array:
-    """Pathway features `(batch, T_p, H, W, C_p)` → `(batch, t, h, w, classes)`."""
+               train: bool = False
+               ) -> tuple[list[jax.Array], jax.Array]:
+    """Pathway features `(batch, T_p, H, W, C_p)` → (pooled, per-position logits).
+
+    Returns:
+      The pooled map of each pathway `(batch, t, h, w, C_p)` (the
+      classifier's input, before dropout) and the classifier output at every
+      position `(batch, t, h, w, classes)`.
+    """
     pooled = [pooled_map(f.astype(jnp.float32), w)
               for f, w in zip(pathway_features, self.pool_windows)]
     x = jnp.concatenate(pooled, axis=-1)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return nn.Dense(self.num_classes,
-                    kernel_init=nn.initializers.normal(0.01),
-                    name="projection")(x)
-
-
-def logits_from_positions(per_position: jax.Array) -> jax.Array:
-  """`(batch, t, h, w, classes)` → `(batch, classes)`: the mean over positions.
-
-  At the training crop there is one position, so these are the logits.
-  """
-  return per_position.mean(axis=(1, 2, 3))
-
-
-def probabilities_from_positions(per_position: jax.Array) -> jax.Array:
-  """The release's eval output: softmax at each position, then the mean."""
-  return jax.nn.softmax(per_position, axis=-1).mean(axis=(1, 2, 3))
+    logits = nn.Dense(self.num_classes,
+                      kernel_init=nn.initializers.normal(0.01),
+                      name="projection")(x)
+    return pooled, logits

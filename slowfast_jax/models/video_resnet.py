@@ -6,19 +6,19 @@ have a single pathway named `slow` (the release's pathway 0).
 """
 
 import functools
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from slowfast_jax.config_lib import STAGE_DEPTHS
 from slowfast_jax.models import fusion as fusion_lib
 from slowfast_jax.models import head as head_lib
 from slowfast_jax.models.blocks import ResStage
 from slowfast_jax.models.norm import BatchNorm
 from slowfast_jax.models.stem import Stem
 
-STAGE_DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 SPATIAL_STRIDES = (1, 2, 2, 2)  # res2..res5
 
 # Temporal kernel per architecture: the stem's per pathway, then for each res
@@ -38,6 +38,7 @@ STAGE_TEMPORAL_KERNELS = {
 # C2D (C2D_NOPOOL_8x8_R50) does not.
 TEMPORAL_POOL_AFTER_RES2 = {"slowfast": 1, "slow": 1, "c2d": 2,
                             "c2d_nopool": 1, "i3d": 2}
+ARCHS = tuple(STEM_TEMPORAL_KERNELS)
 
 
 def pathway_names(arch: str) -> tuple[str, ...]:
@@ -55,45 +56,56 @@ def block_temporal_kernels(basis: Sequence[int], num_blocks: int,
   return kernels + [1] * (num_blocks - len(kernels))
 
 
-class VideoResNet(nn.Module):
-  """SlowFast / Slow / C2D / I3D ResNet; see `slowfast_jax.config_lib`.
+OUTPUTS = ("logits", "per_position_logits", "features")
 
-  `arch` is one of `slowfast`, `slow`, `c2d`, `c2d_nopool`, `i3d`.
+
+class VideoResNet(nn.Module):
+  """SlowFast / Slow / C2D / I3D ResNet.
+
+  Build it from a config's `model` section: `build_model(config.model)` or
+  `VideoResNet(**config.model)`; the fields and their defaults (the release's
+  values) are defined once, in `slowfast_jax.config_lib.model_config`.
+  `arch` is one of `ARCHS`.
 
   Call with a list of pathway clips, each `(batch, time, height, width, 3)`
   float32 and normalized: `[slow, fast]` for SlowFast (Fast has α× the
-  frames), `[clip]` otherwise.
-
-  Returns:
-    With `train=True`, or at the training crop: logits `(batch, classes)`
-    (mean over positions if the pooled map has several). With `train=False`
-    at a larger crop: the release's test output, softmax at each position of
-    the pooled map averaged over positions, i.e. probabilities. With
-    `probabilities=True`: always the release's test output (at the training
-    crop it is the softmax of the logits).
+  frames), `[clip]` otherwise. `output` picks what it returns, the same kind
+  whatever the crop and `train`:
+    - "logits": `(batch, classes)`, the classifier output averaged over the
+      head's positions (one position at the training crop).
+    - "per_position_logits": `(batch, t, h, w, classes)`, the classifier at
+      every position of the pooled map (several at crops larger than
+      `train_crop_size`). The release's test output is
+      `slowfast_jax.evaluation.scorer.release_test_scores` of these.
+    - "features": `{"slow": (batch, C_slow), "fast": (batch, C_fast),
+      "concat": (batch, C)}` ("fast" for SlowFast only): the pooled pathway
+      features the classifier reads (`head.projection`'s input, before
+      dropout), averaged over positions. 2304 = 2048 + 256 for SlowFast R50.
+  Stage feature maps are sown into the `intermediates` collection (`stem`,
+  `res2`..`res5`, a tuple per pathway): `model.apply(variables, pathways,
+  mutable=["intermediates"])`.
   """
-  arch: str = "slowfast"
-  depth: int = 50
-  num_classes: int = 400
-  num_frames: int = 32
-  alpha: int = 4
-  beta_inv: int = 8
-  fusion: str = "time_strided_conv"
-  fusion_conv_channel_ratio: int = 2
-  fusion_kernel: int = 7
-  width_per_group: int = 64
-  num_block_temp_kernel: Sequence[Sequence[int]] = ((3, 3), (4, 4), (6, 6),
-                                                     (3, 3))
-  nonlocal_location: Sequence[Sequence[Sequence[int]]] = ()
-  nonlocal_instantiation: str = "dot_product"
-  nonlocal_pool: Sequence[int] = (1, 2, 2)
-  dropout_rate: float = 0.5
-  train_crop_size: int = 224
-  bn_momentum: float = 0.9
-  bn_epsilon: float = 1e-5
-  bn_group_size: int = 8
-  conv_impl: str = "auto"
-  dtype: jnp.dtype = jnp.float32
+  arch: str
+  depth: int
+  num_classes: int
+  num_frames: int
+  alpha: int
+  beta_inv: int
+  fusion: str
+  fusion_conv_channel_ratio: int
+  fusion_kernel: int
+  width_per_group: int
+  num_block_temp_kernel: Sequence[Sequence[int]]
+  nonlocal_location: Sequence[Sequence[Sequence[int]]]
+  nonlocal_instantiation: str
+  nonlocal_pool: Sequence[int]
+  dropout_rate: float
+  train_crop_size: int
+  bn_momentum: float
+  bn_epsilon: float
+  bn_group_size: int
+  conv_impl: str
+  dtype: Any  # A dtype name ("float32", "bfloat16") or a jnp dtype.
 
   def pathway_widths(self, stage: int) -> list[tuple[int, int]]:
     """(inner, out) widths of res stage `stage` (2..5) for each pathway."""
@@ -139,7 +151,7 @@ class VideoResNet(nn.Module):
                                            self.fusion_conv_channel_ratio)
       fused = fusion_lib.TimeStridedConvFusion(
           features, self.fusion_kernel, self.alpha, bn=bn,
-          conv_impl=self.conv_impl, dtype=self.dtype,
+          conv_impl=self.conv_impl, dtype=jnp.dtype(self.dtype),
           name=f"fuse{stage}")(fast, train)
     elif self.fusion == "time_to_channel":
       fused = fusion_lib.time_to_channel(fast, self.alpha)
@@ -151,14 +163,32 @@ class VideoResNet(nn.Module):
 
   @nn.compact
   def __call__(self, pathways: Sequence[jax.Array], train: bool = False,
-               probabilities: bool = False) -> jax.Array:
+               output: str = "logits"):
+    if output not in OUTPUTS:
+      raise ValueError(f"output={output!r}; expected one of {OUTPUTS}.")
     self.check_inputs(pathways)
+    x = self.backbone(pathways, train)
+    pooled, per_position = head_lib.Head(
+        self.num_classes, self.head_pool_windows(), self.dropout_rate,
+        name="head")(x, train)
+    if output == "per_position_logits":
+      return per_position
+    if output == "features":
+      features = [head_lib.mean_over_positions(p) for p in pooled]
+      named = dict(zip(pathway_names(self.arch), features))
+      return {**named, "concat": jnp.concatenate(features, axis=-1)}
+    return head_lib.mean_over_positions(per_position)
+
+  def backbone(self, pathways: Sequence[jax.Array],
+               train: bool) -> list[jax.Array]:
+    """Stem and res2..res5 with the fusions: the res5 map of each pathway."""
     names = pathway_names(self.arch)
     two_pathways = len(names) == 2
+    dtype = jnp.dtype(self.dtype)
     bn = functools.partial(BatchNorm, momentum=self.bn_momentum,
                            epsilon=self.bn_epsilon,
-                           group_size=self.bn_group_size, dtype=self.dtype)
-    common = dict(bn=bn, conv_impl=self.conv_impl, dtype=self.dtype)
+                           group_size=self.bn_group_size, dtype=dtype)
+    common = dict(bn=bn, conv_impl=self.conv_impl, dtype=dtype)
 
     stem_widths = [self.width_per_group]
     if two_pathways:
@@ -171,33 +201,33 @@ class VideoResNet(nn.Module):
     self.sow("intermediates", "stem", tuple(x))
     if two_pathways:
       x[0] = self.fuse(1, x[0], x[1], bn, train)
-
     for stage in range(2, 6):
-      stage_index = stage - 2
-      num_blocks = STAGE_DEPTHS[self.depth][stage_index]
-      for p, name in enumerate(names):
-        inner, out = self.pathway_widths(stage)[p]
-        kernels = block_temporal_kernels(
-            STAGE_TEMPORAL_KERNELS[self.arch][stage_index][p], num_blocks,
-            self.num_block_temp_kernel[stage_index][p])
-        nonlocal_after = ()
-        if self.nonlocal_location:
-          nonlocal_after = tuple(self.nonlocal_location[stage_index][p])
-        x[p] = ResStage(num_blocks, inner, out, kernels,
-                        SPATIAL_STRIDES[stage_index], nonlocal_after,
-                        self.nonlocal_instantiation, tuple(self.nonlocal_pool),
-                        name=f"{name}_res{stage}", **common)(x[p], train)
+      x = self.res_stage(stage, x, common, train)
       if stage == 2 and TEMPORAL_POOL_AFTER_RES2[self.arch] > 1:
         t = TEMPORAL_POOL_AFTER_RES2[self.arch]
         x = [nn.max_pool(f, (t, 1, 1), strides=(t, 1, 1)) for f in x]
       self.sow("intermediates", f"res{stage}", tuple(x))
       if two_pathways and stage < 5:
         x[0] = self.fuse(stage, x[0], x[1], bn, train)
+    return x
 
-    per_position = head_lib.Head(self.num_classes, self.head_pool_windows(),
-                                 self.dropout_rate, name="head")(x, train)
-    positions = per_position.shape[1] * per_position.shape[2] * \
-        per_position.shape[3]
-    if probabilities or (not train and positions > 1):
-      return head_lib.probabilities_from_positions(per_position)
-    return head_lib.logits_from_positions(per_position)
+  def res_stage(self, stage: int, x: list[jax.Array], common: dict,
+                train: bool) -> list[jax.Array]:
+    """Res stage `stage` (2..5) of every pathway."""
+    stage_index = stage - 2
+    num_blocks = STAGE_DEPTHS[self.depth][stage_index]
+    out = []
+    for p, name in enumerate(pathway_names(self.arch)):
+      inner, width = self.pathway_widths(stage)[p]
+      kernels = block_temporal_kernels(
+          STAGE_TEMPORAL_KERNELS[self.arch][stage_index][p], num_blocks,
+          self.num_block_temp_kernel[stage_index][p])
+      nonlocal_after = ()
+      if self.nonlocal_location:
+        nonlocal_after = tuple(self.nonlocal_location[stage_index][p])
+      out.append(ResStage(num_blocks, inner, width, kernels,
+                          SPATIAL_STRIDES[stage_index], nonlocal_after,
+                          self.nonlocal_instantiation,
+                          tuple(self.nonlocal_pool),
+                          name=f"{name}_res{stage}", **common)(x[p], train))
+    return out

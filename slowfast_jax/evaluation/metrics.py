@@ -110,6 +110,12 @@ def confusion_matrix(scores: np.ndarray, labels: np.ndarray,
   return matrix
 
 
+def mean_nll(probabilities: np.ndarray, labels: np.ndarray) -> float:
+  """Mean of `-log p[label]` over rows (p floored at 1e-12)."""
+  picked = np.take_along_axis(probabilities, labels[:, None], axis=1)[:, 0]
+  return float(np.mean(-np.log(np.maximum(picked, 1e-12))))
+
+
 def compute_metrics(scores: np.ndarray, labels: np.ndarray,
                     num_classes: int) -> dict[str, float]:
   """top-1, top-5 and mean per-class accuracy (over classes with videos)."""

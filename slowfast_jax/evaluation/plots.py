@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 from matplotlib import colors  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from slowfast_jax import eval_metrics
+from slowfast_jax.evaluation import metrics as eval_metrics
 
 CONFUSION_FILE = "confusion_matrix.png"
 PER_CLASS_FILE = "per_class_accuracy.png"

@@ -1,13 +1,13 @@
-"""Multi-view testing: every view of every video, sharded over devices and hosts.
+"""The one evaluator: every view of every video, aggregated per video.
 
 The release's test protocol (TestMeter, `ENSEMBLE_METHOD: sum`): each video is
 cut into `num_clips` temporal clips × `num_crops` spatial crops ("views"); the
-model's eval output for a view is the softmax at every position of the head's
-pooled map averaged over positions (`probabilities=True`); a video's score is
-the sum of its views' scores (or the element-wise max), and top-k accuracy is
-computed on those scores.
+scorer (`slowfast_jax.evaluation.scorer`) gives each view the release's test
+output; a video's score is the sum of its views' scores (or the element-wise
+max), and top-k accuracy is computed on those scores. In-training validation
+is the same with one view per video.
 
-Sharding: the model is jitted on batches split over the `data` axis of a device
+Sharding: the scorer runs on batches split over the `data` axis of a device
 `Mesh`, with the variables replicated. Every host feeds its own batches
 (`jax.make_array_from_process_local_data`); the per-view scores come back
 replicated, so every host aggregates all views and holds the same result.
@@ -29,11 +29,8 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from slowfast_jax import eval_metrics
-from slowfast_jax import models
 from slowfast_jax import sharding
-from slowfast_jax import xla_cpu
-from slowfast_jax.data import model_input
+from slowfast_jax.evaluation import metrics as metrics_lib
 
 # Keys of a host batch that go to the devices; `video` is
 # uint8 `(batch, num_frames, crop, crop, 3)`, the others `(batch,)` int.
@@ -44,32 +41,20 @@ RESULTS_FILE = "results.json"
 SCORES_FILE = "scores.npz"
 
 
-def make_view_scores_fn(model_config: ml_collections.ConfigDict,
-                        data_config: ml_collections.ConfigDict,
-                        mesh: Mesh) -> Callable[..., dict[str, jax.Array]]:
-  """The jitted per-view eval step.
+def score_host_batch(score: Callable[..., Mapping[str, jax.Array]],
+                     variables: Any, host_batch: Mapping[str, np.ndarray],
+                     mesh: Mesh) -> dict[str, np.ndarray]:
+  """Scores this host's batch with `score` (from `scorer.make_scorer`).
 
-  Returns `fn(variables, batch) -> batch'` where `batch` holds global arrays
-  (`video` uint8 `(batch, time, crop, crop, 3)` sharded over `data`, plus any
-  `(batch,)` integer fields) and `batch'` is the same fields with `video`
-  replaced by `scores` `(batch, classes)` float32: the release's eval output
-  per view. Outputs are replicated so every host can read every row.
+  Pads the host's rows to a multiple of its devices (`mask = 0`), runs the
+  scorer on the global batch and returns every host's rows as numpy (padding
+  included: drop rows with `mask == 0`). A collective: every host calls it.
   """
-  model = models.build_model(model_config)
-
-  def view_scores(variables, batch):
-    pathways = model_input.prepare_pathways(batch["video"], model_config,
-                                            data_config)
-    scores = model.apply(variables, pathways, train=False, probabilities=True)
-    out = {k: v for k, v in batch.items() if k != "video"}
-    out["scores"] = scores.astype(np.float32)
-    return out
-
-  return jax.jit(
-      view_scores,
-      in_shardings=(sharding.replicated(mesh), sharding.data_sharding(mesh)),
-      out_shardings=sharding.replicated(mesh),
-      compiler_options=xla_cpu.model_compiler_options())
+  multiple = sharding.local_device_count(mesh)
+  rows = -(-len(host_batch["mask"]) // multiple) * multiple
+  out = score(variables, sharding.global_batch(pad_rows(host_batch, rows),
+                                               mesh))
+  return jax.device_get(out)
 
 
 def pad_rows(batch: Mapping[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
@@ -115,44 +100,40 @@ class EvalResult:
   video_ids: np.ndarray  # (videos,) str: the dataset's ids.
 
 
-def evaluate(variables: Any, batches: Iterable[Mapping[str, np.ndarray]], *,
-             model_config: ml_collections.ConfigDict,
-             data_config: ml_collections.ConfigDict,
+def evaluate(score: Callable[..., Mapping[str, jax.Array]], variables: Any,
+             batches: Iterable[Mapping[str, np.ndarray]], *, num_classes: int,
              num_clips: int, num_crops: int, ensemble: str = "sum",
              num_videos: int = 0, num_batches: int | None = None,
              mesh: Mesh | None = None, progress: bool = True) -> EvalResult:
-  """Runs every view of `batches` and aggregates per video.
+  """Scores every view of `batches` and aggregates per video.
 
   Args:
-    variables: `{'params', 'batch_stats'}` (numpy or jax arrays, same on
-      every host).
+    score: the jitted scorer, `scorer.make_scorer(model, data, mesh)`.
+    variables: `{'params', 'batch_stats'}` replicated on `mesh`
+      (`sharding.replicate`).
     batches: this host's batches: `video` uint8 `(batch, time, crop, crop,
       3)`, `label`, `video_index`, `view_index`, `mask` `(batch,)`, and
       optionally `video_id` `(batch,)`. Every host must yield the same number
       of batches of the same size.
-    model_config: the `model` config section.
-    data_config: the `data` config section (normalization, pathway packing).
+    num_classes: classifier outputs.
     num_clips: temporal clips per video.
     num_crops: spatial crops per clip.
     ensemble: "sum" or "max" over views.
     num_videos: expected number of videos (for the missing-view check; 0 =
       the videos seen).
     num_batches: batches per host, for the progress bar's ETA.
-    mesh: device mesh with a `data` axis (default: all devices).
+    mesh: the scorer's device mesh (default: all devices).
     progress: show a progress bar (on process 0).
 
   Returns:
     The per-video scores and ids of all hosts' videos (the same on every
-    host) and the metrics `top1`, `top5`, `mean_class_accuracy`,
-    `num_videos`, `num_views`.
+    host) and the metrics `top1`, `top5`, `mean_class_accuracy`, `nll`
+    (with `ensemble="sum"`), `num_videos`, `num_views`.
   """
   mesh = sharding.make_mesh() if mesh is None else mesh
-  step = make_view_scores_fn(model_config, data_config, mesh)
-  variables = sharding.replicate(variables, mesh)
-  multiple = sharding.local_device_count(mesh)
-  aggregator = eval_metrics.ViewAggregator(
-      model_config.num_classes, num_clips * num_crops, ensemble, num_videos)
-  num_views = host_views = 0
+  aggregator = metrics_lib.ViewAggregator(num_classes, num_clips * num_crops,
+                                          ensemble, num_videos)
+  host_views = 0
   host_ids = {}
   bar = tqdm.tqdm(total=num_batches, desc="eval", unit="batch",
                   disable=not progress or jax.process_index() != 0)
@@ -162,19 +143,26 @@ def evaluate(variables: Any, batches: Iterable[Mapping[str, np.ndarray]], *,
       host_ids.update(local_video_ids(host_batch))
       host_batch = {k: np.asarray(host_batch[k]) for k in BATCH_KEYS}
       host_views += int(host_batch["mask"].astype(bool).sum())
-      rows = -(-len(host_batch["mask"]) // multiple) * multiple
-      out = step(variables,
-                 sharding.global_batch(pad_rows(host_batch, rows), mesh))
-      out = jax.device_get(out)
+      out = score_host_batch(score, variables, host_batch, mesh)
       aggregator.add(out["scores"], out["label"], out["video_index"],
                      out["view_index"], out["mask"])
-      num_views += int(np.asarray(out["mask"]).astype(bool).sum())
       bar.update(1)
-      bar.set_postfix(views=num_views)
+      bar.set_postfix(views=int(aggregator.views_per_video.sum()))
   logging.info("Process %d fed %d of the %d views.", jax.process_index(),
-               host_views, num_views)
+               host_views, int(aggregator.views_per_video.sum()))
   video_index, labels, scores = aggregator.result()
   video_ids = gather_video_ids(host_ids, video_index)
+  metrics = _summary_metrics(aggregator, video_index, labels, scores,
+                             num_videos)
+  metrics.update(num_clips=num_clips, num_crops=num_crops, ensemble=ensemble,
+                 seconds=round(time.time() - start, 1))
+  return EvalResult(metrics, video_index, labels, scores, video_ids)
+
+
+def _summary_metrics(aggregator: metrics_lib.ViewAggregator,
+                     video_index: np.ndarray, labels: np.ndarray,
+                     scores: np.ndarray, num_videos: int) -> dict[str, Any]:
+  """Accuracy metrics and view counts; warns about videos missing views."""
   views = aggregator.views_per_video
   incomplete = int((views[video_index] < aggregator.num_views).sum())
   missing = max(num_videos - len(video_index), 0)
@@ -183,19 +171,13 @@ def evaluate(variables: Any, batches: Iterable[Mapping[str, np.ndarray]], *,
         "%d videos have fewer than %d views and %d videos have none; the "
         "metrics cover the views that were seen.", incomplete,
         aggregator.num_views, missing)
-  metrics = eval_metrics.compute_metrics(scores, labels,
-                                         model_config.num_classes)
-  metrics.update(
-      num_videos=int(len(video_index)),
-      num_views=num_views,
-      num_clips=num_clips,
-      num_crops=num_crops,
-      ensemble=ensemble,
-      incomplete_videos=incomplete,
-      missing_videos=missing,
-      seconds=round(time.time() - start, 1),
-  )
-  return EvalResult(metrics, video_index, labels, scores, video_ids)
+  metrics = metrics_lib.compute_metrics(scores, labels, aggregator.num_classes)
+  if aggregator.ensemble == "sum" and len(video_index):
+    metrics["nll"] = metrics_lib.mean_nll(scores / views[video_index, None],
+                                          labels)
+  metrics.update(num_videos=int(len(video_index)), num_views=int(views.sum()),
+                 incomplete_videos=incomplete, missing_videos=missing)
+  return metrics
 
 
 def write_results(output_dir: epath.PathLike, result: EvalResult,
@@ -216,18 +198,6 @@ def write_results(output_dir: epath.PathLike, result: EvalResult,
   path = output_dir / RESULTS_FILE
   path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
   return path
-
-
-def latest_step(checkpoint_dir: epath.PathLike) -> int:
-  """The highest step subdirectory of a checkpoint directory."""
-  checkpoint_dir = epath.Path(checkpoint_dir)
-  if not checkpoint_dir.exists():
-    raise FileNotFoundError(f"--checkpoint {checkpoint_dir} does not exist.")
-  steps = [int(p.name) for p in checkpoint_dir.iterdir() if p.name.isdigit()]
-  if not steps:
-    raise FileNotFoundError(f"--checkpoint {checkpoint_dir} has no step "
-                            "subdirectories (expected DIR/<step>/variables).")
-  return max(steps)
 
 
 def check_num_classes(variables: Any, model_config: ml_collections.ConfigDict,

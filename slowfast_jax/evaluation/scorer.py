@@ -1,0 +1,80 @@
+"""The one scorer: a batch of uint8 views → the release's per-view test scores.
+
+In-training validation, `eval.py`, `predict` and the tools built on them all
+score views with `make_scorer`; they differ only in how they batch views and
+reduce the scores (`slowfast_jax.evaluation.evaluator`).
+"""
+
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh
+import ml_collections
+
+from slowfast_jax import models
+from slowfast_jax import sharding
+from slowfast_jax import xla_cpu
+from slowfast_jax.data import model_input
+
+# The field of a batch that holds the views; the scorer replaces it by `scores`.
+VIDEO_KEY = "video"
+SCORES_KEY = "scores"
+
+
+def release_test_scores(per_position_logits: jax.Array) -> jax.Array:
+  """The release's test output: softmax at each position, then the mean.
+
+  Args:
+    per_position_logits: `(batch, t, h, w, classes)`, the model's
+      `output="per_position_logits"`.
+
+  Returns:
+    float32 `(batch, classes)` probabilities. At the training crop (one
+    position) this is the softmax of the logits.
+  """
+  probabilities = jax.nn.softmax(per_position_logits.astype(jnp.float32), -1)
+  return probabilities.mean(axis=(1, 2, 3))
+
+
+def view_scores(model: models.VideoResNet, variables: Any,
+                video: jax.Array, model_config: ml_collections.ConfigDict,
+                data_config: ml_collections.ConfigDict) -> jax.Array:
+  """uint8 views `(batch, time, crop, crop, 3)` → scores `(batch, classes)`.
+
+  Normalizes, splits the pathways, runs the model in eval mode and applies
+  `release_test_scores`.
+  """
+  pathways = model_input.prepare_pathways(video, model_config, data_config)
+  per_position = model.apply(variables, pathways, train=False,
+                             output="per_position_logits")
+  return release_test_scores(per_position)
+
+
+def make_scorer(model_config: ml_collections.ConfigDict,
+                data_config: ml_collections.ConfigDict,
+                mesh: Mesh | None = None
+                ) -> Callable[[Any, Mapping[str, jax.Array]], dict[str, jax.Array]]:
+  """`view_scores` jitted over `mesh`, carrying a batch's other fields along.
+
+  Returns `score(variables, batch) -> batch'`: `batch` holds global arrays
+  (`video` uint8 `(batch, time, crop, crop, 3)` split over the mesh's `data`
+  axis, plus any `(batch,)` fields such as `label`, `mask`); `batch'` has the
+  same fields with `video` replaced by `scores` float32 `(batch, classes)`.
+  Variables are replicated; outputs are replicated, so every host can read
+  every row. `mesh` defaults to all devices.
+  """
+  mesh = sharding.make_mesh() if mesh is None else mesh
+  model = models.build_model(model_config)
+
+  def score(variables, batch):
+    out = {k: v for k, v in batch.items() if k != VIDEO_KEY}
+    out[SCORES_KEY] = view_scores(model, variables, batch[VIDEO_KEY],
+                                  model_config, data_config)
+    return out
+
+  return jax.jit(
+      score,
+      in_shardings=(sharding.replicated(mesh), sharding.data_sharding(mesh)),
+      out_shardings=sharding.replicated(mesh),
+      compiler_options=xla_cpu.model_compiler_options())
