@@ -124,22 +124,27 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
 
 
 def validate_schedule(config: ml_collections.ConfigDict) -> None:
+  """Checks epochs, warmup, LR batch base and the log/save cadence."""
   optim = config.optim
-  _require(config.num_epochs > 0,
-           f"config.num_epochs={config.num_epochs} must be positive.")
-  _require(0 <= optim.warmup_epochs <= config.num_epochs,
-           f"config.optim.warmup_epochs={optim.warmup_epochs} must be in "
-           f"[0, config.num_epochs={config.num_epochs}].")
-  _require(optim.base_batch_size > 0,
-           f"config.optim.base_batch_size={optim.base_batch_size} must be "
-           "positive.")
-  _require(config.checkpoint_every_steps >= 0,
-           f"config.checkpoint_every_steps={config.checkpoint_every_steps} "
-           "must be >= 0 (0: only at the end).")
-  _require(config.keep_checkpoints >= 1,
-           f"config.keep_checkpoints={config.keep_checkpoints} must be >= 1.")
-  _require(config.log_every_steps >= 1,
-           f"config.log_every_steps={config.log_every_steps} must be >= 1.")
+  rules = [
+      (config.num_epochs > 0,
+       f"config.num_epochs={config.num_epochs} must be positive."),
+      (0 <= optim.warmup_epochs <= config.num_epochs,
+       f"config.optim.warmup_epochs={optim.warmup_epochs} must be in "
+       f"[0, config.num_epochs={config.num_epochs}]."),
+      (optim.base_batch_size > 0,
+       f"config.optim.base_batch_size={optim.base_batch_size} must be "
+       "positive."),
+      (config.checkpoint_every_steps >= 0,
+       f"config.checkpoint_every_steps={config.checkpoint_every_steps} must "
+       "be >= 0 (0: only at the end)."),
+      (config.keep_checkpoints >= 1,
+       f"config.keep_checkpoints={config.keep_checkpoints} must be >= 1."),
+      (config.log_every_steps >= 1,
+       f"config.log_every_steps={config.log_every_steps} must be >= 1."),
+  ]
+  for condition, message in rules:
+    _require(condition, message)
 
 
 def validate_init(config: ml_collections.ConfigDict) -> None:

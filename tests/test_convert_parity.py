@@ -74,10 +74,11 @@ def _randomize_batch_norms(net: torch.nn.Module) -> None:
       module.bias.data.normal_(0.0, 0.1)
 
 
-def _output_and_per_position_logits(model, variables, pathways):
-  """Logits, and the classifier output at each position of the head's map."""
+def _outputs(model, variables, pathways):
+  """Logits, per-position logits and pooled features of one forward each."""
   return (model.apply(variables, pathways),
-          model.apply(variables, pathways, output="per_position_logits"))
+          model.apply(variables, pathways, output="per_position_logits"),
+          model.apply(variables, pathways, output="features"))
 
 
 def test_pytorchvideo_slowfast_r50_gives_its_output(tmp_path):
@@ -107,8 +108,11 @@ def test_pytorchvideo_slowfast_r50_gives_its_output(tmp_path):
   config.train_crop_size = 64
   variables, report = convert.convert_checkpoint(path, config)
   assert report.naming == "pytorchvideo"
-  forward = jax.jit(functools.partial(_output_and_per_position_logits,
-                                      models.build_model(config)))
+  forward = jax.jit(functools.partial(_outputs, models.build_model(config)))
+  # The hub head's classifier input (pooled, concatenated pathways).
+  head_inputs = []
+  net.blocks[6].proj.register_forward_hook(
+      lambda module, args, out: head_inputs.append(args[0].detach().numpy()))
   rng = np.random.RandomState(0)
   for crop in (64, 96):
     fast = rng.randn(1, 3, 8, crop, crop).astype(np.float32)
@@ -117,7 +121,13 @@ def test_pytorchvideo_slowfast_r50_gives_its_output(tmp_path):
       expected = net([torch.from_numpy(slow), torch.from_numpy(fast)]).numpy()
     assert np.abs(expected).max() > 0.5  # Not a comparison of near-zeros.
     pathways = [slow.transpose(0, 2, 3, 4, 1), fast.transpose(0, 2, 3, 4, 1)]
-    output, per_position = forward(variables, pathways)
+    output, per_position, features = forward(variables, pathways)
+    # (1, t, h, w, 2304) before the mean over positions: 2048 Slow + 256 Fast.
+    head_input = head_inputs.pop()
+    assert head_input.shape[-1] == features["concat"].shape[-1] == 2304
+    np.testing.assert_allclose(features["concat"],
+                               head_input.mean(axis=(1, 2, 3)), rtol=0,
+                               atol=TOLERANCE)
     assert per_position.shape[1:4] == ((1, 1, 1) if crop == 64 else (1, 2, 2))
     np.testing.assert_allclose(
         np.asarray(per_position.mean(axis=(1, 2, 3))), expected,
