@@ -32,7 +32,7 @@ import tqdm
 from slowfast_jax import eval_metrics
 from slowfast_jax import models
 from slowfast_jax import sharding
-from slowfast_jax import xla_cpu
+from slowfast_jax.ops import xla_cpu
 from slowfast_jax.data import model_input
 
 # Keys of a host batch that go to the devices; `video` is

@@ -35,7 +35,7 @@ def make_video_scorer(config, variables):
   """`score(views uint8 (views, T, crop, crop, 3)) -> (classes,)` summed scores."""
   import jax  # pylint: disable=g-import-not-at-top
   from slowfast_jax import models  # pylint: disable=g-import-not-at-top
-  from slowfast_jax import xla_cpu  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.ops import xla_cpu  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import model_input  # pylint: disable=g-import-not-at-top
 
   model = models.build_model(config.model)

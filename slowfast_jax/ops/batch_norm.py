@@ -1,14 +1,13 @@
-"""BatchNorm whose training statistics are computed per group of clips.
+"""BatchNorm's training-mode normalization, statistics per group of clips.
 
 The release normalizes with per-GPU statistics over 8 clips, whatever the
 number of GPUs; `group_size` reproduces that on any device count (0 = the whole
-global batch, i.e. sync BN). Names match `flax.linen.BatchNorm`
-(`scale`, `bias`; batch_stats `mean`, `var`).
+global batch, i.e. sync BN). Its gradient is either autodiff through the batch
+moments ("native") or the closed form ("fast", `normalize_with_batch_stats`).
 """
 
 import functools
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -40,6 +39,11 @@ def grouped_moments(x: jax.Array, group_size: int) -> tuple[jax.Array, jax.Array
   return mean, var
 
 
+def _normalize(grouped, mean, var, scale, bias, epsilon):
+  inv = jax.lax.rsqrt(var + epsilon) * scale
+  return (grouped - mean[:, None, :]) * inv[:, None, :] + bias
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
 def normalize_with_batch_stats(grouped: jax.Array, mean: jax.Array,
                                var: jax.Array, scale: jax.Array,
@@ -62,8 +66,7 @@ def normalize_with_batch_stats(grouped: jax.Array, mean: jax.Array,
   Returns:
     `(groups, clips·time·height·width, channels)`.
   """
-  inv = jax.lax.rsqrt(var + epsilon) * scale
-  return (grouped - mean[:, None, :]) * inv[:, None, :] + bias
+  return _normalize(grouped, mean, var, scale, bias, epsilon)
 
 
 def _normalize_fwd(grouped, mean, var, scale, bias, epsilon):
@@ -88,51 +91,34 @@ def _normalize_bwd(epsilon, residuals, dy):
 normalize_with_batch_stats.defvjp(_normalize_fwd, _normalize_bwd)
 
 
-class BatchNorm(nn.Module):
-  """BatchNorm over `(batch, ..., channels)` with grouped training statistics.
+def normalize_in_training(x: jax.Array, scale: jax.Array, bias: jax.Array,
+                          group_size: int, epsilon: float, impl: str
+                          ) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Normalizes `x` with its own per-group batch moments.
 
-  Attributes:
-    momentum: Flax convention (running = momentum·running + (1−momentum)·new);
-      the release's PyTorch momentum 0.1 is 0.9 here.
+  Args:
+    x: `(batch, ..., channels)`, float32.
+    scale: `(channels,)`.
+    bias: `(channels,)`.
+    group_size: clips per statistics group; 0 = the whole batch.
     epsilon: added to the variance.
-    group_size: clips per statistics group in training; 0 = whole batch.
-    scale_init: `zeros` for the last BN of a residual branch (the release's
-      zero-init of each block's final BN).
-    dtype: output dtype; statistics are always float32.
-  """
-  momentum: float = 0.9
-  epsilon: float = 1e-5
-  group_size: int = 0
-  scale_init: nn.initializers.Initializer = nn.initializers.ones
-  dtype: jnp.dtype = jnp.float32
+    impl: "native" (autodiff through the moments) or "fast" (closed-form
+      gradient); the same numbers up to float rounding.
 
-  @nn.compact
-  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    channels = x.shape[-1]
-    scale = self.param("scale", self.scale_init, (channels,), jnp.float32)
-    bias = self.param("bias", nn.initializers.zeros, (channels,), jnp.float32)
-    running_mean = self.variable("batch_stats", "mean",
-                                 lambda: jnp.zeros((channels,), jnp.float32))
-    running_var = self.variable("batch_stats", "var",
-                                lambda: jnp.ones((channels,), jnp.float32))
-    x32 = x.astype(jnp.float32)
-    if train:
-      # The moments carry no gradient of their own: the closed-form gradient
-      # of normalize_with_batch_stats accounts for them.
-      mean, var = jax.lax.stop_gradient(
-          grouped_moments(x32, self.group_size))  # (groups, channels)
-      groups = mean.shape[0]
-      if not self.is_initializing():
-        # PyTorch updates the running variance with the unbiased estimate.
-        count = x.size // channels // groups
-        unbiased = var * (count / max(count - 1, 1))
-        m = self.momentum
-        running_mean.value = m * running_mean.value + (1 - m) * mean.mean(0)
-        running_var.value = m * running_var.value + (1 - m) * unbiased.mean(0)
-      y = normalize_with_batch_stats(x32.reshape(groups, -1, channels), mean,
-                                     var, scale, bias, self.epsilon)
-      y = y.reshape(x.shape)
-    else:
-      inv = jax.lax.rsqrt(running_var.value + self.epsilon) * scale
-      y = (x32 - running_mean.value) * inv + bias
-    return y.astype(self.dtype)
+  Returns:
+    `(y, mean, var)`: `y` shaped as `x`; `mean` and the biased `var`
+    `(groups, channels)`, without gradient.
+  """
+  mean, var = grouped_moments(x, group_size)
+  grouped = x.reshape(mean.shape[0], -1, x.shape[-1])
+  if impl == "native":
+    y = _normalize(grouped, mean, var, scale, bias, epsilon)
+  elif impl == "fast":
+    # The closed-form gradient accounts for the moments.
+    mean, var = jax.lax.stop_gradient((mean, var))
+    y = normalize_with_batch_stats(grouped, mean, var, scale, bias, epsilon)
+  else:
+    raise ValueError(f"Unknown BatchNorm impl {impl!r}; expected 'native' or "
+                     "'fast'.")
+  return (y.reshape(x.shape), jax.lax.stop_gradient(mean),
+          jax.lax.stop_gradient(var))

@@ -1,21 +1,18 @@
-"""3D convolution with the release's explicit symmetric padding.
+"""3D convolution with the release's symmetric padding, native or for CPU.
 
-All convolutions of the network go through `Conv3D`, so the way a convolution
-is computed (`impl`) can be chosen in one place.
+"native" is one `lax.conv_general_dilated`. "fast" rewrites each kernel shape
+of the network as ops XLA:CPU runs well: 2D convolutions over batch·time
+(`conv2d`, with its own gradients) and 2D channel matmuls, with the temporal
+taps summed afterwards.
 """
 
 from typing import Sequence
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from slowfast_jax.models import conv2d
-
-# The release's Conv3d init (c2_msra_fill): kaiming normal, fan_out, no truncation.
-msra_fan_out = nn.initializers.variance_scaling(2.0, "fan_out",
-                                                "normal")
+from slowfast_jax.ops import conv2d
 
 _DIMENSION_NUMBERS = ("NDHWC", "DHWIO", "NDHWC")
 
@@ -48,7 +45,7 @@ def _matmul_channels(x, weights):
 
   XLA:CPU runs a 2D dot on its fast matmul path; a dot with several
   non-contracting (and, in its weight gradient, contracting) dimensions is
-  far slower there.
+  off it.
   """
   flat = x.reshape(-1, x.shape[-1]) @ weights
   return flat.reshape(*x.shape[:-1], weights.shape[-1])
@@ -76,10 +73,8 @@ def _temporal_taps_as_channels(inputs, kernel):
   """Stride 1 in time: one matmul to all kt taps `(in, kt·out)`, then the
   taps shifted in time and summed.
 
-  Measured (XLA 0.10, 2 cores): forward up to 2× and backward 2–5× faster
-  than one matmul per tap on shifted inputs; a matmul with kt·out columns
-  runs far better than kt with out columns, and the backward has one input
-  matmul instead of kt.
+  One matmul with kt·out columns instead of kt matmuls with out columns on
+  shifted inputs; its backward has one input matmul instead of kt.
   """
   kt, cin, cout = kernel.shape
   taps = _matmul_channels(inputs,
@@ -91,10 +86,8 @@ def _sum_shifted_taps(taps, kt, cout):
   """`(…, kt·out)` taps per input frame → `(…, out)`: output frame t sums tap
   dt of input frame t + dt − kt // 2 (zero padding in time).
 
-  Each tap is sliced, then padded: XLA fuses those small pads into the sum.
-  Padding the whole taps tensor first made XLA write it out padded; on the
-  Fast stem's taps (32×112²×40) the sum with BN and ReLU took 32 ms that way
-  and 6 ms this way.
+  Each tap is sliced, then padded: XLA fuses those small pads into the sum,
+  where padding the whole taps tensor first makes XLA write it out padded.
   """
   frames = taps.shape[1]
   taps = taps.reshape(*taps.shape[:4], kt, cout)
@@ -114,10 +107,8 @@ def _temporal_by_phase(inputs, kernel, stride):
   Output frame t reads input frames `s·t + j`, `|j| ≤ kt // 2 < s`: the j ≥ 0
   taps from block t, the j < 0 taps from block t − 1. So one matmul of the
   blocks `(…, s·in)` by `(s·in, 2·out)` gives both, and block t − 1's half is
-  shifted by one. It computes (2s / kt)× the conv's multiply-adds; the
-  fusions' convs are small. On the 8×8 fusions (7×1×1, stride 4) it ran up to
-  3.6× faster forward and 2× backward than a matmul per tap on strided frames
-  (those strided copies are slow); level on the res3 one (28², 64 channels).
+  shifted by one. It computes (2s / kt)× the conv's multiply-adds (the
+  fusions' convs are small) and needs no time-strided copies of the input.
   """
   kt, cin, cout = kernel.shape
   batch, frames, height, width, _ = inputs.shape
@@ -166,13 +157,10 @@ def _spatiotemporal_conv(inputs, kernel, strides):
 def fast_formulation(kernel_shape: Sequence[int], strides: Sequence[int]):
   """The CPU formulation for a kernel `(kt, kh, kw, ...)` and strides, or None.
 
-  Measured on 2-core x86 CPUs (XLA 0.10), against the native 3D conv: 1×k×k
-  as 2D convs over frames ~4× faster forward; kt×1×1 as matmuls ~1.5×
-  forward (shifted matmuls; taps as channels is faster again, see
-  `_temporal_taps_as_channels`); the Fast stem 5×7×7 as 2D convs with taps as
-  channels ~10×. The gradients of 1×1×1 convs as matmuls and of the
-  time-strided fusions as matmuls were up to 8× and over 10× faster. Even kt
-  (no preset has one) and time-strided space-time kernels stay native.
+  1×1×1: a channel matmul; kt×1×1: channel matmuls (`_temporal_conv`);
+  1×kh×kw: 2D convolutions over frames; kt×kh×kw: 2D convolutions with the
+  temporal taps as output channels. Even kt (no preset has one) and
+  time-strided space-time kernels stay native (None).
   """
   kt, kh, kw = kernel_shape[:3]
   if kt % 2 == 0:
@@ -213,51 +201,3 @@ def conv3d(inputs: jax.Array, kernel: jax.Array, strides: Sequence[int],
       return _native(inputs, kernel, strides)
     return formulation(inputs, kernel, strides)
   raise ValueError(f"Unknown conv impl {impl!r}; expected 'native' or 'fast'.")
-
-
-def resolve_impl(impl: str) -> str:
-  """Maps `model.conv_impl` to "native" or "fast".
-
-  "auto" is "fast" on the CPU backend, where XLA's 3D convolutions are slow,
-  and "native" on TPU and GPU, where they are not.
-  """
-  if impl == "auto":
-    return "fast" if jax.default_backend() == "cpu" else "native"
-  if impl in ("native", "fast"):
-    return impl
-  raise ValueError(
-      f"model.conv_impl={impl!r}; expected 'auto', 'native' or 'fast'.")
-
-
-class Conv3D(nn.Module):
-  """Conv3d with kernel `(kt, kh, kw, in, out)` and padding `k // 2`.
-
-  Attributes:
-    features: output channels.
-    kernel_size: `(kt, kh, kw)`.
-    strides: `(st, sh, sw)`.
-    use_bias: add a bias (only the non-local block's convolutions have one).
-    impl: computation strategy, see `resolve_impl`.
-    dtype: compute dtype; parameters stay float32.
-  """
-  features: int
-  kernel_size: Sequence[int]
-  strides: Sequence[int] = (1, 1, 1)
-  use_bias: bool = False
-  impl: str = "auto"
-  dtype: jnp.dtype = jnp.float32
-  kernel_init: nn.initializers.Initializer = msra_fan_out
-
-  @nn.compact
-  def __call__(self, inputs: jax.Array) -> jax.Array:
-    """`(batch, time, height, width, in)` → `(batch, time', h', w', features)`."""
-    kernel = self.param("kernel", self.kernel_init,
-                        (*self.kernel_size, inputs.shape[-1], self.features),
-                        jnp.float32)
-    outputs = conv3d(inputs.astype(self.dtype), kernel.astype(self.dtype),
-                     self.strides, resolve_impl(self.impl))
-    if self.use_bias:
-      bias = self.param("bias", nn.initializers.zeros, (self.features,),
-                        jnp.float32)
-      outputs = outputs + bias.astype(self.dtype)
-    return outputs

@@ -1,13 +1,14 @@
-"""The stem of one pathway: conv (kt×7×7, stride 1×2×2), BN, ReLU, max-pool."""
+"""The stems' spatial max-pool (1×3×3, stride 1×2×2, padding 0×1×1).
+
+"native" is XLA's `reduce_window` (and select-and-scatter for its gradient);
+"fast" is the max of 9 strided views with a matching hand-written gradient,
+which XLA:CPU runs as one loop.
+"""
 
 import functools
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
-
-from slowfast_jax.models.conv import Conv3D
-from slowfast_jax.models.norm import BatchNorm
 
 
 def _window_taps(x: jax.Array):
@@ -24,20 +25,35 @@ def _window_taps(x: jax.Array):
           for i in range(3) for j in range(3)]
 
 
-@jax.custom_vjp
-def max_pool_3x3_stride2(x: jax.Array) -> jax.Array:
-  """Spatial max-pool 1×3×3, stride 1×2×2, padding 0×1×1 (pads with −inf).
+def max_pool_3x3_stride2(x: jax.Array, impl: str) -> jax.Array:
+  """Max-pools `(batch, time, H, W, C)` → `(batch, time, ceil(H/2), ceil(W/2), C)`.
 
-  Written as the max of 9 strided views: XLA:CPU runs that as one loop,
-  where its reduce-window (and the select-and-scatter of its gradient) was
-  several times slower. The gradient goes to the first maximum of each window
-  in row-major order, as XLA's and PyTorch's max-pool gradients do.
+  Window 1×3×3, stride 1×2×2, padding 0×1×1 with −inf. `impl` is "native"
+  (`reduce_window`) or "fast" (the max of strided views); the same numbers,
+  gradient included.
+  """
+  if impl == "native":
+    return jax.lax.reduce_window(
+        x, jnp.array(-jnp.inf, x.dtype), jax.lax.max, (1, 1, 3, 3, 1),
+        (1, 1, 2, 2, 1), ((0, 0), (0, 0), (1, 1), (1, 1), (0, 0)))
+  if impl == "fast":
+    return _max_of_strided_views(x)
+  raise ValueError(f"Unknown max-pool impl {impl!r}; expected 'native' or "
+                   "'fast'.")
+
+
+@jax.custom_vjp
+def _max_of_strided_views(x: jax.Array) -> jax.Array:
+  """The max of the 9 strided views of the 3×3 window taps.
+
+  The gradient goes to the first maximum of each window in row-major order,
+  as XLA's and PyTorch's max-pool gradients do.
   """
   return functools.reduce(jnp.maximum, _window_taps(x))
 
 
 def _max_pool_fwd(x):
-  pooled = max_pool_3x3_stride2(x)
+  pooled = _max_of_strided_views(x)
   return pooled, (x, pooled)
 
 
@@ -60,20 +76,4 @@ def _max_pool_bwd(residuals, pooled_grad):
   return (grad[:, :, 1:-1, 1:-1],)
 
 
-max_pool_3x3_stride2.defvjp(_max_pool_fwd, _max_pool_bwd)
-
-
-class Stem(nn.Module):
-  """`(batch, time, H, W, 3)` → `(batch, time, H/4, W/4, features)`."""
-  features: int
-  temporal_kernel: int
-  bn: functools.partial = BatchNorm
-  conv_impl: str = "auto"
-  dtype: jnp.dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    x = Conv3D(self.features, (self.temporal_kernel, 7, 7), (1, 2, 2),
-               impl=self.conv_impl, dtype=self.dtype, name="conv")(x)
-    x = nn.relu(self.bn(name="bn")(x, train))
-    return max_pool_3x3_stride2(x)
+_max_of_strided_views.defvjp(_max_pool_fwd, _max_pool_bwd)
