@@ -1,4 +1,4 @@
-"""The stems' max-pool equals Flax's (reduce-window) max-pool, gradient included."""
+"""The stems' max-pool equals Flax's (reduce-window), gradient included."""
 
 import flax.linen as nn
 import numpy as np

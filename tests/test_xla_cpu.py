@@ -1,4 +1,4 @@
-"""The CPU compiler option: set process-wide on import, same numbers, user flags win."""
+"""The CPU compiler option: process-wide on import, same numbers, user wins."""
 
 import json
 import os
@@ -33,10 +33,12 @@ import slowfast_jax.models
 from slowfast_jax.ops import xla_cpu
 def f(a, b):
   return jnp.sum(jnp.tanh(a @ b), axis=0)
-text = jax.jit(f).lower(jnp.ones((64, 64)), jnp.ones((64, 64))).compile().as_text()
+x = jnp.ones((64, 64))
+text = jax.jit(f).lower(x, x).compile().as_text()
 ynn = [line for line in text.splitlines() if '"__ynn_fusion"' in line]
 print(json.dumps({
-    "ynn_ops": sorted({m for l in ynn for m in re.findall(r'jit\\(f\\)/(\\w+)', l)}),
+    "ynn_ops": sorted({op for line in ynn
+                       for op in re.findall(r'jit\\(f\\)/(\\w+)', line)}),
     "xla_flags": os.environ.get("XLA_FLAGS", ""),
     "per_jit": xla_cpu.model_compiler_options()}))
 """

@@ -25,7 +25,7 @@ enable_cpu_fast_path = xla_cpu.enable_cpu_fast_path
 
 
 def resolve(impl: str) -> str:
-  """Maps `model.conv_impl` ("auto", "native" or "fast") to "native" or "fast"."""
+  """`model.conv_impl` ("auto", "native" or "fast") → "native" or "fast"."""
   if impl == "auto":
     return "fast" if jax.default_backend() == "cpu" else "native"
   if impl in IMPLS:

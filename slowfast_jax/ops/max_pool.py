@@ -26,7 +26,7 @@ def _window_taps(x: jax.Array):
 
 
 def max_pool_3x3_stride2(x: jax.Array, impl: str) -> jax.Array:
-  """Max-pools `(batch, time, H, W, C)` → `(batch, time, ceil(H/2), ceil(W/2), C)`.
+  """`(batch, time, H, W, C)` → `(batch, time, ceil(H/2), ceil(W/2), C)`.
 
   Window 1×3×3, stride 1×2×2, padding 0×1×1 with −inf. `impl` is "native"
   (`reduce_window`) or "fast" (the max of strided views); the same numbers,
@@ -34,7 +34,7 @@ def max_pool_3x3_stride2(x: jax.Array, impl: str) -> jax.Array:
   """
   if impl == "native":
     return jax.lax.reduce_window(
-        x, jnp.array(-jnp.inf, x.dtype), jax.lax.max, (1, 1, 3, 3, 1),
+        x, -jnp.inf, jax.lax.max, (1, 1, 3, 3, 1),
         (1, 1, 2, 2, 1), ((0, 0), (0, 0), (1, 1), (1, 1), (0, 0)))
   if impl == "fast":
     return _max_of_strided_views(x)
