@@ -69,7 +69,7 @@ def main():
   parser.add_argument("--batch", type=int, default=2)
   parser.add_argument("--crop", type=int, default=224)
   parser.add_argument("--conv-impl", default="fast",
-                      help="native or fast (see slowfast_jax/models/conv.py)")
+                      help="native or fast (see slowfast_jax/ops/conv3d.py)")
   parser.add_argument("--repeats", type=int, default=3)
   args = parser.parse_args()
   os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -77,7 +77,7 @@ def main():
   import jax.numpy as jnp
   import torch
   from model_configs import load_preset  # tests/model_configs.py
-  from slowfast_jax.models import conv
+  from slowfast_jax.ops import conv3d
 
   torch.set_num_threads(len(os.sched_getaffinity(0)))
   calls = collect_convolutions(load_preset(args.preset), args.crop,
@@ -93,7 +93,7 @@ def main():
     data_input = shape[-1] == 3  # A stem: no input gradient in training.
 
     def jax_conv(x, k, strides=strides):
-      return conv.conv3d(x, k, strides, args.conv_impl)
+      return conv3d.conv3d(x, k, strides, args.conv_impl)
 
     forward = jax.jit(jax_conv)
     outputs = forward(inputs, kernel)

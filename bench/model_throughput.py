@@ -3,7 +3,7 @@ r"""Model throughput: this project vs the PyTorch reference, on one machine.
   python bench/model_throughput.py
       [--presets slowfast_8x8_r50,slowfast_4x16_r50,slow_8x8_r50]
       [--batches 1,8] [--train-batches 4,8] [--rounds 5] [--settle 1]
-      [--conv-impl auto]
+      [--conv-impl auto] [--processes] [--jit project|plain]
       [--output bench/results/model_throughput.json]
 
 For each preset at 224²: inference clips/s (eval mode) and training-step
@@ -17,18 +17,31 @@ Also: XLA compile time of both jitted functions, peak host memory (max RSS of
 the process), and each side's share of the machine's fp32 matrix-product peak
 (a 4096² product), counting the model's multiply-adds at 224²
 (`slowfast_jax.summary`).
+
+With `--processes`, each framework runs in its own long-lived worker process
+(this script with `--worker jax` or `--worker torch`, driven over its stdin
+and stdout); the rounds still alternate. `--jit plain` jits the JAX model the
+way a user writes it, a bare `jax.jit` of `model.apply` and of a
+`value_and_grad` train step, in a process that only imported the package;
+`--jit project` (the default) adds the project's compiler options
+(`slowfast_jax.ops.xla_cpu.model_compiler_options`), as train_lib does.
+`--width`/`--crop` shrink the JAX model (with `--skip-torch`: the PyTorch
+reference exists at width 64 and 224² only).
 """
 
 import argparse
+import functools
 import json
 import os
 import pathlib
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,7 +49,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 # pylint: disable=g-import-not-at-top
 import numpy as np
-
 
 
 def torch_reference(name):
@@ -62,8 +74,8 @@ def torch_reference(name):
 
 
 def load_preset(name):
-  from model_configs import load_preset as load  # tests/model_configs.py
-  return load(name)
+  from slowfast_jax import validate
+  return validate.load_config_file(str(ROOT / "configs" / f"{name}.py"))
 
 
 def page_reporting() -> str | None:
@@ -140,13 +152,15 @@ ACCELERATOR_PEAK_FLOPS = {
 }
 
 
-def peak_flops(jax, args, cpu_matmul_peak_macs):
+def peak_flops(machine, args):
   """The device's peak FLOP/s for MFU, or None when unknown."""
   if args.peak_tflops:
     return args.peak_tflops * 1e12
-  if jax.default_backend() == "cpu":
-    return 2 * cpu_matmul_peak_macs  # Measured fp32 matmul; 2 FLOPs per MAC.
-  return ACCELERATOR_PEAK_FLOPS.get(jax.devices()[0].device_kind)
+  if machine["backend"] == "cpu":
+    # Measured fp32 matmul (PyTorch); 2 FLOPs per multiply-add.
+    macs = machine.get("fp32_matmul_peak_macs")
+    return 2 * macs if macs else None
+  return ACCELERATOR_PEAK_FLOPS.get(machine["device_kind"])
 
 
 def step_flops(compiled):
@@ -170,145 +184,318 @@ def first_after_switch(rates):
                                                    rates["torch_first"])}
 
 
-def bench_preset(name, args, torch, jax, jnp, optax, peak):
-  from slowfast_jax import models
-  from slowfast_jax import summary
-  from slowfast_jax import xla_cpu
-  from slowfast_jax.convert import load as convert_load
+def random_inputs(shapes, seed):
+  """Normal float32 clips `(batch, time, height, width, 3)`, one per shape."""
+  rng = np.random.RandomState(seed)
+  return [rng.randn(*s).astype(np.float32) for s in shapes]
 
-  config = load_preset(name)
-  config.model.conv_impl = args.conv_impl
-  config.model.dtype = args.dtype
-  config.data.test_crop_size = 224
-  macs = summary.model_summary(config)["gflops"] * 1e9  # per clip at 224²
 
-  torch.manual_seed(0)
-  torch_model = torch_reference(name)
-  with tempfile.TemporaryDirectory() as tmp:
-    path = os.path.join(tmp, "hub.pyth")
-    torch.save(torch_model.state_dict(), path)
-    variables, _ = convert_load.convert_checkpoint(path, config.model)
-  model = models.build_model(config.model)
+class JaxSide:
+  """The JAX model: setup, a logits check, then one jitted job at a time.
 
-  def inputs(batch, seed=0):
-    rng = np.random.RandomState(seed)
-    return [rng.randn(*s).astype(np.float32)
-            for s in models.input_shapes(config.model, 224, batch)]
+  Imports the package before JAX's backend starts, as a user's script would.
+  """
 
-  def to_torch(arrays):
-    # pytorchvideo writes its outputs into the input list: give a new list.
-    tensors = [torch.from_numpy(np.asarray(x).transpose(0, 4, 1, 2, 3).copy())
-               for x in arrays]
-    return (lambda: list(tensors)) if len(tensors) > 1 else (
-        lambda: tensors[0])
+  def __init__(self, args):
+    from slowfast_jax import models  # Before the backend: ops sets XLA_FLAGS.
+    import jax
+    self.args, self.models, self.jax = args, models, jax
+    self.model = self.config = self.variables = self.job = None
 
-  # Same weights, same answer (eval mode, training crop: logits).
-  check = inputs(1)
-  torch_model.eval()
-  with torch.no_grad():
-    torch_logits = torch_model(to_torch(check)()).numpy()
-  jax_logits = np.asarray(jax.jit(lambda v, x: model.apply(v, x))(
-      variables, [jnp.asarray(x) for x in check]))
-  row = {"preset": name, "gmacs_per_clip_224": round(macs / 1e9, 2),
-         "logits_max_abs_diff": float(np.abs(jax_logits - torch_logits).max()),
-         "infer": [], "train": []}
+  def machine(self):
+    jax = self.jax
+    return {"jax": jax.__version__, "backend": jax.default_backend(),
+            "device_kind": jax.devices()[0].device_kind,
+            "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
-  for batch in args.batches:
-    batch_inputs = [jnp.asarray(x) for x in inputs(batch)]
-    infer = jax.jit(lambda v, x: model.apply(v, x),  # New: really compiles.
-                    compiler_options=xla_cpu.model_compiler_options())
+  def setup(self, preset, weights):
+    """Builds the preset (its weights from `weights`, an .npz state dict, or
+    random) and returns its multiply-adds per clip at the crop."""
+    from slowfast_jax import summary
+    from slowfast_jax.convert import formats
+    from slowfast_jax.convert import load as convert_load
+    config = load_preset(preset)
+    config.model.conv_impl = self.args.conv_impl
+    config.model.dtype = self.args.dtype
+    config.model.width_per_group = self.args.width
+    config.model.train_crop_size = self.args.crop
+    config.data.test_crop_size = self.args.crop
+    self.config, self.model = config, self.models.build_model(config.model)
+    if weights:
+      with np.load(weights) as arrays:
+        source = formats.SourceTensors(
+            path=weights, file_format=formats.TORCH_ZIP, is_caffe2=False,
+            tensors=dict(arrays), container_key="", extras={})
+      self.variables, _ = convert_load.convert_tensors(source, config.model)
+    else:
+      shapes = self.input_shapes(1)
+      self.variables = self.jax.jit(self.model.init)(
+          self.jax.random.PRNGKey(0),
+          [self.jax.numpy.zeros(s) for s in shapes])
+    return summary.model_summary(config)["gflops"] * 1e9
+
+  def input_shapes(self, batch):
+    return self.models.input_shapes(self.config.model, self.args.crop, batch)
+
+  def jit(self, fn):
+    """A plain `jax.jit` (`--jit plain`), or the project's (with options)."""
+    if self.args.jit == "plain":
+      return self.jax.jit(fn)
+    from slowfast_jax.ops import xla_cpu
+    return self.jax.jit(fn, compiler_options=xla_cpu.model_compiler_options())
+
+  def logits(self, shapes, seed):
+    x = [self.jax.numpy.asarray(a) for a in random_inputs(shapes, seed)]
+    return np.asarray(self.jax.jit(self.model.apply)(self.variables,
+                                                     x)).tolist()
+
+  def prepare(self, job, shapes, seed):
+    """Compiles inference (eval mode) or an SGD train step for these inputs.
+
+    Returns:
+      `{"compile_s", "flops"}` (XLA's FLOPs of one call, or None).
+    """
+    jax, jnp = self.jax, self.jax.numpy
+    x = [jnp.asarray(a) for a in random_inputs(shapes, seed)]
+    if job == "infer":
+      fn, state = self.jit(self.model.apply), [self.variables]
+    else:
+      fn, state = self.train_step(shapes[0][0])
     start = time.perf_counter()
-    compiled = infer.lower(variables, batch_inputs).compile()
+    compiled = fn.lower(*state, x).compile()
     compile_s = time.perf_counter() - start
-    torch_batch = to_torch(inputs(batch))
 
-    def torch_infer(torch_batch=torch_batch):
-      with torch.no_grad():
-        torch_model(torch_batch())
+    def call():
+      out = compiled(*state, x)
+      if job == "train":
+        state[:] = out[:3]
+      jax.block_until_ready(out)
 
-    rates = alternate(
-        lambda: compiled(variables, batch_inputs).block_until_ready(),
-        None if args.skip_torch else torch_infer, args.rounds, args.repeats,
-        batch, args.settle)
-    jax_rate, torch_rate = rates["jax"], rates["torch"]
-    row["infer"].append({"batch": batch, "jax_clips_per_s": jax_rate,
-                         "torch_clips_per_s": torch_rate,
-                         **first_after_switch(rates),
-                         "jax_compile_s": round(compile_s, 1)})
-    print(f"{name} inference batch {batch}: JAX {jax_rate:.3f} clips/s, "
-          f"PyTorch {torch_rate} clips/s", flush=True)
+    self.job = call
+    return {"compile_s": round(compile_s, 1), "flops": step_flops(compiled)}
 
-  tx = optax.sgd(0.01, momentum=0.9)
-  optimizer = torch.optim.SGD(torch_model.parameters(), lr=0.01, momentum=0.9)
-  for batch in args.train_batches:
+  def train_step(self, batch):
+    """A user's train step: `value_and_grad` over `model.apply`, optax SGD."""
+    import optax
+    jax, jnp, model = self.jax, self.jax.numpy, self.model
+    tx = optax.sgd(0.01, momentum=0.9)
     labels = jnp.zeros((batch,), jnp.int32)
-    train_inputs = [jnp.asarray(x) for x in inputs(batch, 1)]
 
-    def loss_fn(params, batch_stats, x, labels=labels):
+    def loss_fn(params, batch_stats, x):
       logits, state = model.apply(
           {"params": params, "batch_stats": batch_stats}, x, train=True,
           rngs={"dropout": jax.random.PRNGKey(0)}, mutable=["batch_stats"])
       loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
       return loss.mean(), state["batch_stats"]
 
-    def train_step(params, batch_stats, opt_state, x, loss_fn=loss_fn):
+    def step(params, batch_stats, opt_state, x):
       (loss, batch_stats), grads = jax.value_and_grad(
           loss_fn, has_aux=True)(params, batch_stats, x)
       updates, opt_state = tx.update(grads, opt_state, params)
       return optax.apply_updates(params, updates), batch_stats, opt_state, loss
 
-    params = jax.tree.map(jnp.asarray, variables["params"])
-    batch_stats = jax.tree.map(jnp.asarray, variables["batch_stats"])
-    state = [params, batch_stats, tx.init(params)]
-    start = time.perf_counter()
-    step = jax.jit(train_step,
-                   compiler_options=xla_cpu.model_compiler_options()).lower(
-                       *state, train_inputs).compile()
-    compile_s = time.perf_counter() - start
+    params = jax.tree.map(jnp.asarray, self.variables["params"])
+    batch_stats = jax.tree.map(jnp.asarray, self.variables["batch_stats"])
+    return self.jit(step), [params, batch_stats, tx.init(params)]
 
-    def jax_train(step=step, train_inputs=train_inputs):
-      out = step(state[0], state[1], state[2], train_inputs)
-      state[:] = out[:3]
-      out[3].block_until_ready()
+  def call(self):
+    self.job()
 
-    torch_model.train()
-    torch_batch = to_torch(train_inputs)
-    torch_labels = torch.zeros(batch, dtype=torch.long)
+  def peak_rss_gib(self):
+    return max_rss_gib()
 
-    def torch_train(torch_batch=torch_batch, torch_labels=torch_labels):
-      optimizer.zero_grad()
-      loss = torch.nn.functional.cross_entropy(torch_model(torch_batch()),
-                                               torch_labels)
-      loss.backward()
-      optimizer.step()
 
-    rates = alternate(
-        jax_train, None if args.skip_torch else torch_train, args.rounds, 1,
-        batch, args.settle)
-    jax_rate, torch_rate = rates["jax"], rates["torch"]
-    flops = step_flops(step)
-    step_s = batch / jax_rate
-    row["train"].append({
-        "batch": batch, "jax_clips_per_s": jax_rate,
-        "torch_clips_per_s": torch_rate, **first_after_switch(rates),
-        "jax_compile_s": round(compile_s, 1),
-        "jax_step_s": step_s, "xla_flops_per_step": flops,
-        "mfu_pct": (round(100 * flops / step_s / peak, 1)
-                    if flops and peak else None)})
-    print(f"{name} training step batch {batch}: JAX {jax_rate:.3f} clips/s "
-          f"({step_s:.2f} s/step, MFU {row['train'][-1]['mfu_pct']} %), "
-          f"PyTorch {torch_rate} clips/s (compile {compile_s:.1f} s)",
-          flush=True)
-    del state[:], step
-  row["peak_rss_gib"] = round(max_rss_gib(), 2)
+class TorchSide:
+  """The PyTorch reference, with the same methods as `JaxSide`."""
+
+  def __init__(self, args):
+    import torch
+    torch.set_num_threads(os.cpu_count() or 1)
+    self.torch, self.model, self.job = torch, None, None
+
+  def machine(self):
+    return {"torch": self.torch.__version__,
+            "fp32_matmul_peak_macs": matmul_peak(self.torch)}
+
+  def setup(self, preset, weights):
+    """Builds the reference with seed 0 and saves its weights to `weights`."""
+    self.torch.manual_seed(0)
+    self.model = torch_reference(preset)
+    if weights:
+      np.savez(weights, **{k: v.numpy() for k, v in
+                           self.model.state_dict().items()})
+
+  def batch(self, shapes, seed):
+    """The clips as channels-first tensors, a new list per call (pytorchvideo
+    writes its outputs into the input list)."""
+    tensors = [self.torch.from_numpy(a.transpose(0, 4, 1, 2, 3).copy())
+               for a in random_inputs(shapes, seed)]
+    return (lambda: list(tensors)) if len(tensors) > 1 else (
+        lambda: tensors[0])
+
+  def logits(self, shapes, seed):
+    self.model.eval()
+    with self.torch.no_grad():
+      return self.model(self.batch(shapes, seed)()).numpy().tolist()
+
+  def prepare(self, job, shapes, seed):
+    torch, model, clips = self.torch, self.model, self.batch(shapes, seed)
+    if job == "infer":
+      model.eval()
+
+      def call():
+        with torch.no_grad():
+          model(clips())
+    else:
+      model.train()
+      optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+      labels = torch.zeros(shapes[0][0], dtype=torch.long)
+
+      def call():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(clips()), labels).backward()
+        optimizer.step()
+    self.job = call
+    return {}
+
+  def call(self):
+    self.job()
+
+  def peak_rss_gib(self):
+    return max_rss_gib()
+
+
+SIDES = {"jax": JaxSide, "torch": TorchSide}
+
+
+def serve(side, requests=sys.stdin, replies=None):
+  """A worker's loop: each request line `[method, kwargs]` → `{"result": …}`.
+
+  Replies go to the process's original stdout, and anything else written
+  to stdout (by Python or native code) to stderr.
+  """
+  if replies is None:
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+  for line in requests:
+    method, kwargs = json.loads(line)
+    try:
+      reply = {"result": getattr(side, method)(**kwargs)}
+    except Exception:  # pylint: disable=broad-except  (sent to the parent)
+      reply = {"error": traceback.format_exc()}
+    replies.write(json.dumps(reply) + "\n")
+    replies.flush()
+
+
+class Worker:
+  """A side in its own process; its methods are called over a pipe.
+
+  `command` starts a process running `serve`, e.g. this script with
+  `--worker jax`.
+  """
+
+  def __init__(self, name, command, env=None):
+    self.name = name
+    self.process = subprocess.Popen(command, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True,
+                                    env=env)
+
+  def __getattr__(self, method):
+    if method.startswith("_"):
+      raise AttributeError(method)
+    return functools.partial(self.request, method)
+
+  def request(self, method, **kwargs):
+    self.process.stdin.write(json.dumps([method, kwargs]) + "\n")
+    self.process.stdin.flush()
+    line = self.process.stdout.readline()
+    if not line:
+      raise RuntimeError(f"The {self.name} worker exited (code "
+                         f"{self.process.wait()}); see its stderr above.")
+    reply = json.loads(line)
+    if "error" in reply:
+      raise RuntimeError(f"The {self.name} worker failed:\n{reply['error']}")
+    return reply["result"]
+
+  def close(self):
+    self.process.stdin.close()
+    self.process.wait()
+
+
+def worker_command(kind, argv):
+  return [sys.executable, str(pathlib.Path(__file__).resolve()), *argv,
+          "--worker", kind]
+
+def bench_job(job, batch, jax_side, torch_side, args, peak):
+  """Compiles and times one job ("infer" or "train") at one batch size."""
+  seed, repeats = (0, args.repeats) if job == "infer" else (1, 1)
+  shapes = jax_side.input_shapes(batch=batch)
+  info = jax_side.prepare(job=job, shapes=shapes, seed=seed)
+  if torch_side:
+    torch_side.prepare(job=job, shapes=shapes, seed=seed)
+  rates = alternate(jax_side.call, torch_side.call if torch_side else None,
+                    args.rounds, repeats, batch, args.settle)
+  entry = {"batch": batch, "jax_clips_per_s": rates["jax"],
+           "torch_clips_per_s": rates["torch"], **first_after_switch(rates),
+           "jax_compile_s": info["compile_s"]}
+  if job == "train":
+    step_s, flops = batch / rates["jax"], info["flops"]
+    entry.update(jax_step_s=step_s, xla_flops_per_step=flops,
+                 mfu_pct=(round(100 * flops / step_s / peak, 1)
+                          if flops and peak else None))
+  print(f"{job} batch {batch}: JAX {rates['jax']:.3f} clips/s, PyTorch "
+        f"{rates['torch']} clips/s (compile {info['compile_s']} s)",
+        flush=True)
+  return entry
+
+
+def bench_preset(name, args, jax_side, torch_side, peak):
+  """Both sides' rates for one preset. `torch_side` (None at widths other
+  than the reference's) gives the weights, and is timed unless
+  `--skip-torch`."""
+  with tempfile.TemporaryDirectory() as tmp:
+    weights = os.path.join(tmp, "weights.npz") if torch_side else None
+    if torch_side:
+      torch_side.setup(preset=name, weights=weights)
+    macs = jax_side.setup(preset=name, weights=weights)
+  row = {"preset": name, "crop": args.crop,
+         "gmacs_per_clip": round(macs / 1e9, 2), "infer": [], "train": []}
+  if torch_side:  # Same weights, same answer (eval mode, training crop).
+    check = jax_side.input_shapes(batch=1)
+    row["logits_max_abs_diff"] = float(np.abs(
+        np.array(jax_side.logits(shapes=check, seed=0)) -
+        np.array(torch_side.logits(shapes=check, seed=0))).max())
+  timed_torch = None if args.skip_torch else torch_side
+  for job, batches in (("infer", args.batches), ("train", args.train_batches)):
+    for batch in batches:
+      print(f"{name} ", end="")
+      row[job].append(bench_job(job, batch, jax_side, timed_torch, args,
+                                peak))
+  row["jax_peak_rss_gib"] = round(jax_side.peak_rss_gib(), 2)
+  if torch_side:
+    row["torch_peak_rss_gib"] = round(torch_side.peak_rss_gib(), 2)
   return row
+
+
+def start_sides(args):
+  """(JAX side, PyTorch side or None): objects here, or worker processes."""
+  with_torch = args.width == 64 and args.crop == 224
+  if args.processes:
+    argv = [a for a in sys.argv[1:] if a != "--processes"]
+    return (Worker("jax", worker_command("jax", argv)),
+            Worker("torch", worker_command("torch", argv))
+            if with_torch else None)
+  # JAX first: the package is imported before JAX's backend starts.
+  jax_side = JaxSide(args)
+  return jax_side, TorchSide(args) if with_torch else None
 
 
 def int_list(text):
   return [int(x) for x in text.split(",") if x and int(x) > 0]
 
 
-def main():
+def parse_args(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--presets", default="slowfast_8x8_r50",
                       help="comma-separated: slowfast_8x8_r50, "
@@ -326,6 +513,14 @@ def main():
   parser.add_argument("--conv-impl", default="auto")
   parser.add_argument("--dtype", default="float32",
                       help="JAX compute dtype (bfloat16 on accelerators)")
+  parser.add_argument("--processes", action="store_true",
+                      help="each framework in its own worker process")
+  parser.add_argument("--jit", choices=("project", "plain"),
+                      default="project",
+                      help="plain: a bare jax.jit, as a user writes it")
+  parser.add_argument("--width", type=int, default=64,
+                      help="JAX model's width_per_group (64: the presets')")
+  parser.add_argument("--crop", type=int, default=224)
   parser.add_argument("--skip-torch", action="store_true",
                       help="time JAX alone (default on TPU/GPU, where the "
                       "CPU-only PyTorch reference is no comparison)")
@@ -333,66 +528,85 @@ def main():
                       help="device peak for MFU (default: measured fp32 "
                       "matmul peak on CPU, data-sheet bf16 peak on known "
                       "accelerators)")
+  parser.add_argument("--worker", choices=tuple(SIDES),
+                      help=argparse.SUPPRESS)  # Set by --processes.
   parser.add_argument("--output",
                       default=str(ROOT / "bench" / "results" /
                                   "model_throughput.json"))
-  args = parser.parse_args()
-  threads = os.cpu_count() or 1
-  os.environ.setdefault("JAX_PLATFORMS", "cpu")
-  import torch
-  torch.set_num_threads(threads)
-  import jax
-  import jax.numpy as jnp
-  import optax
+  args = parser.parse_args(argv)
+  if (args.width, args.crop) != (64, 224) and not args.skip_torch:
+    parser.error(f"--width {args.width} --crop {args.crop}: the PyTorch "
+                 "reference is width 64 at 224² only; add --skip-torch.")
+  return args
 
-  peak = matmul_peak(torch)
-  if jax.default_backend() != "cpu":
-    args.skip_torch = True
-  device_peak = peak_flops(jax, args, peak)
-  results = {"machine": {"cpus": threads, "processor": platform.processor(),
-                         "platform": platform.platform(),
-                         "jax": jax.__version__, "torch": torch.__version__,
-                         "backend": jax.default_backend(),
-                         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-                         "device_kind": jax.devices()[0].device_kind,
-                         "fp32_matmul_peak_gmacs": round(peak / 1e9, 1),
-                         "mfu_peak_tflops": (device_peak / 1e12
-                                             if device_peak else None),
-                         "load_average_start": os.getloadavg(),
-                         "kernel_page_reporting": page_reporting()},
-             "args": vars(args), "presets": []}
-  table = []
-  for name in args.presets.split(","):
-    row = bench_preset(name, args, torch, jax, jnp, optax, device_peak)
+
+def add_ratios(row, machine, args):
+  """Each entry's JAX / PyTorch ratio and, for inference on CPU, each side's
+  share of the matmul peak."""
+  peak = machine.get("fp32_matmul_peak_macs")
+  for kind in ("infer", "train"):
+    for entry in row[kind]:
+      entry["ratio_jax_over_torch"] = ratio(entry["jax_clips_per_s"],
+                                            entry["torch_clips_per_s"])
+      if kind == "infer" and machine["backend"] == "cpu" and peak:
+        for side in ("jax", "torch")[:1 if args.skip_torch else 2]:
+          entry[f"{side}_pct_of_peak"] = round(
+              100 * entry[f"{side}_clips_per_s"] * row["gmacs_per_clip"] *
+              1e9 / peak, 1)
+
+
+def print_table(results):
+  print("\npreset | job | batch | JAX clips/s | PyTorch clips/s | "
+        "JAX / PyTorch | JAX % of matmul peak | PyTorch % of matmul peak | "
+        "train MFU % | JAX compile s | first call after a switch: JAX / "
+        "PyTorch")
+  for row in results["presets"]:
     for kind in ("infer", "train"):
-      for entry in row[kind]:
-        entry["ratio_jax_over_torch"] = ratio(entry["jax_clips_per_s"],
-                                              entry["torch_clips_per_s"])
-        if kind == "infer" and jax.default_backend() == "cpu":
-          for side in ("jax", "torch")[:1 if args.skip_torch else 2]:
-            entry[f"{side}_pct_of_peak"] = round(
-                100 * entry[f"{side}_clips_per_s"] *
-                row["gmacs_per_clip_224"] * 1e9 / peak, 1)
-        table.append((name, kind, entry))
+      for e in row[kind]:
+        torch_rate = e["torch_clips_per_s"]
+        print(f"{row['preset']} | "
+              f"{'inference' if kind == 'infer' else 'train step'} | "
+              f"{e['batch']} | {e['jax_clips_per_s']:.3f} | "
+              f"{'-' if torch_rate is None else f'{torch_rate:.3f}'} | "
+              f"{e['ratio_jax_over_torch'] or '-'} | "
+              f"{e.get('jax_pct_of_peak', '')} | "
+              f"{e.get('torch_pct_of_peak', '')} | "
+              f"{e.get('mfu_pct') or ''} | {e['jax_compile_s']} | "
+              f"{e['first_call_ratio_jax_over_torch'] or '-'}")
+  machine = results["machine"]
+  peak = machine.get("fp32_matmul_peak_macs")
+  print(f"fp32 matmul peak: {peak / 1e9 if peak else '-'} G "
+        f"multiply-adds/s; load average {machine['load_average_start']} → "
+        f"{machine['load_average_end']}")
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  os.environ.setdefault("JAX_PLATFORMS", "cpu")
+  if args.worker:
+    serve(SIDES[args.worker](args))
+    return
+  jax_side, torch_side = start_sides(args)
+  machine = {"cpus": os.cpu_count(), "processor": platform.processor(),
+             "platform": platform.platform(), **jax_side.machine(),
+             **(torch_side.machine() if torch_side else {}),
+             "load_average_start": os.getloadavg(),
+             "kernel_page_reporting": page_reporting()}
+  if machine["backend"] != "cpu":
+    args.skip_torch = True
+  device_peak = peak_flops(machine, args)
+  machine["mfu_peak_tflops"] = device_peak / 1e12 if device_peak else None
+  results = {"machine": machine, "args": vars(args), "presets": []}
+  for name in args.presets.split(","):
+    row = bench_preset(name, args, jax_side, torch_side, device_peak)
+    add_ratios(row, machine, args)
     results["presets"].append(row)
     print(json.dumps(row, indent=1), flush=True)
-  results["machine"]["load_average_end"] = os.getloadavg()
-  print("\npreset | job | batch | JAX clips/s | PyTorch clips/s | JAX / PyTorch "
-        "| JAX % of matmul peak | PyTorch % of matmul peak | train MFU % "
-        "| JAX compile s | first call after a switch: JAX / PyTorch")
-  for name, kind, e in table:
-    torch_rate = e["torch_clips_per_s"]
-    print(f"{name} | {'inference' if kind == 'infer' else 'train step'} | "
-          f"{e['batch']} | {e['jax_clips_per_s']:.3f} | "
-          f"{'-' if torch_rate is None else f'{torch_rate:.3f}'} | "
-          f"{e['ratio_jax_over_torch'] or '-'} | "
-          f"{e.get('jax_pct_of_peak', '')} | {e.get('torch_pct_of_peak', '')} | "
-          f"{e.get('mfu_pct') or ''} | {e['jax_compile_s']} | "
-          f"{e['first_call_ratio_jax_over_torch'] or '-'}")
-  print(f"fp32 matmul peak: {peak / 1e9:.1f} G multiply-adds/s; peak RSS "
-        f"{max_rss_gib():.2f} GiB; load average "
-        f"{results['machine']['load_average_start']} → "
-        f"{results['machine']['load_average_end']}")
+  machine["load_average_end"] = os.getloadavg()
+  for side in (jax_side, torch_side):
+    if isinstance(side, Worker):
+      side.close()
+  print_table(results)
   output = pathlib.Path(args.output)
   output.parent.mkdir(parents=True, exist_ok=True)
   output.write_text(json.dumps(results, indent=2) + "\n")

@@ -69,8 +69,9 @@ def model_config(
   # Clips per BatchNorm statistics group in training (release: 8 per GPU);
   # 0 = statistics over the whole global batch (sync BN).
   c.bn_group_size = 8
-  # How 3D convolutions are computed: "auto", "native" (lax.conv) or "fast"
-  # (per-kernel-shape formulation, for CPU).
+  # How convolutions, BatchNorm's training gradient and the stems' max-pool
+  # are computed (slowfast_jax.ops): "native" (XLA's own ops; TPU, GPU),
+  # "fast" (formulations for XLA:CPU) or "auto" (fast on CPU, else native).
   c.conv_impl = "auto"
   c.dtype = "float32"  # Compute dtype; "bfloat16" keeps fp32 params.
   return c

@@ -36,7 +36,7 @@ from slowfast_jax import models
 from slowfast_jax import optim
 from slowfast_jax import sharding
 from slowfast_jax import validate
-from slowfast_jax import xla_cpu
+from slowfast_jax.ops import xla_cpu
 from slowfast_jax.data import model_input
 from slowfast_jax.evaluation import evaluator
 from slowfast_jax.evaluation import scorer

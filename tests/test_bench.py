@@ -1,8 +1,13 @@
-"""The throughput bench's alternation: who runs when, and what is timed."""
+"""The throughput bench: who runs when, in which process, what is timed."""
 
 import importlib.util
+import json
+import os
 import pathlib
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
 _BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench" / "model_throughput.py"
@@ -48,3 +53,106 @@ def test_first_after_switch_ratio(bench):
   assert bench.first_after_switch(
       {"jax_first": 3.0, "torch_first": None})[
           "first_call_ratio_jax_over_torch"] is None
+
+
+# A worker process serving a side that logs each call to a shared file.
+_ECHO_WORKER = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import model_throughput
+
+class Echo:
+  def pid(self):
+    return os.getpid()
+  def call(self):
+    with open(sys.argv[2], "a") as log:
+      log.write(sys.argv[3] + "\\n")
+  def fail(self):
+    raise ValueError("echo failed")
+
+model_throughput.serve(Echo())
+"""
+
+
+def _echo_worker(bench, name, log):
+  return bench.Worker(name, [sys.executable, "-c", _ECHO_WORKER,
+                             str(_BENCH.parent), str(log), name])
+
+
+def test_workers_alternate_each_in_its_own_process(bench, tmp_path):
+  log = tmp_path / "calls.txt"
+  jax_worker = _echo_worker(bench, "jax", log)
+  torch_worker = _echo_worker(bench, "torch", log)
+  try:
+    pids = {jax_worker.pid(), torch_worker.pid(), os.getpid()}
+    assert len(pids) == 3
+    bench.alternate(jax_worker.call, torch_worker.call, rounds=2, repeats=2,
+                    clips=1, settle=1)
+    with pytest.raises(RuntimeError, match="echo failed"):
+      jax_worker.fail()
+  finally:
+    jax_worker.close()
+    torch_worker.close()
+  per_round = ["jax"] * 3 + ["torch"] * 3
+  assert log.read_text().split() == ["jax", "torch"] + per_round * 2
+
+
+def test_processes_mode_times_a_plain_jit_in_a_worker(tmp_path):
+  # Tiny and JAX only: the PyTorch reference exists at full size only.
+  output = tmp_path / "results.json"
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env.pop("XLA_FLAGS", None)
+  subprocess.run(
+      [sys.executable, str(_BENCH), "--processes", "--jit", "plain",
+       "--skip-torch", "--presets", "slow_8x8_r50", "--width", "8",
+       "--crop", "32", "--batches", "1", "--train-batches", "1",
+       "--rounds", "2", "--repeats", "1", "--settle", "0",
+       "--output", str(output)], env=env, check=True, capture_output=True)
+  results = json.loads(output.read_text())
+  assert results["args"]["processes"] and results["args"]["jit"] == "plain"
+  # The worker imported the package, which set the option for any jit.
+  assert "xla_cpu_experimental_ynn_fusion_type" in (
+      results["machine"]["xla_flags"])
+  (row,) = results["presets"]
+  assert [e["batch"] for e in row["infer"]] == [1]
+  assert [e["batch"] for e in row["train"]] == [1]
+  for entry in row["infer"] + row["train"]:
+    assert entry["jax_clips_per_s"] > 0 and entry["torch_clips_per_s"] is None
+    assert entry["jax_compile_s"] >= 0
+  assert row["train"][0]["xla_flops_per_step"] > 0
+
+
+def test_other_widths_need_skip_torch(bench):
+  with pytest.raises(SystemExit):
+    bench.parse_args(["--width", "8"])
+  assert bench.parse_args(["--width", "8", "--skip-torch"]).width == 8
+
+
+def test_torch_side_saves_its_weights_and_runs_both_jobs(bench, tmp_path,
+                                                         monkeypatch):
+  torch = pytest.importorskip("torch")
+
+  class Tiny(torch.nn.Module):
+
+    def __init__(self):
+      super().__init__()
+      self.conv = torch.nn.Conv3d(3, 4, 1)
+      self.fc = torch.nn.Linear(4, 5)
+
+    def forward(self, x):
+      return self.fc(self.conv(x).mean(dim=(2, 3, 4)))
+
+  monkeypatch.setattr(bench, "torch_reference", lambda name: Tiny())
+  side = bench.TorchSide(bench.parse_args([]))
+  weights = tmp_path / "weights.npz"
+  side.setup(preset="slow_8x8_r50", weights=str(weights))
+  with np.load(weights) as saved:
+    assert set(saved) == {"conv.weight", "conv.bias", "fc.weight", "fc.bias"}
+  shapes = [[2, 4, 8, 8, 3]]  # (batch, time, height, width, 3)
+  assert np.array(side.logits(shapes=shapes, seed=0)).shape == (2, 5)
+  before = side.model.fc.weight.detach().clone()
+  side.prepare(job="train", shapes=shapes, seed=1)
+  side.call()
+  assert not torch.equal(before, side.model.fc.weight)  # An SGD step.
+  side.prepare(job="infer", shapes=shapes, seed=0)
+  side.call()

@@ -7,8 +7,9 @@ import jax
 import jax.numpy as jnp
 from slowfast_jax import models
 from slowfast_jax.evaluation import scorer
-from slowfast_jax.models import conv
-from slowfast_jax.models import conv2d
+from slowfast_jax import ops
+from slowfast_jax.ops import conv2d
+from slowfast_jax.ops import conv3d
 
 from model_configs import PRESETS
 from model_configs import random_variables
@@ -37,14 +38,14 @@ def test_fast_formulation_matches_native_forward_and_gradients(
 
   def loss(impl):
     def f(x, k):
-      y = conv.conv3d(x, k, strides, impl)
+      y = conv3d.conv3d(x, k, strides, impl)
       return jnp.sum(y * jnp.cos(jnp.arange(y.size).reshape(y.shape)))
     return jax.jit(jax.value_and_grad(f, argnums=(0, 1)))
 
   (native_value, native_grads) = loss("native")(inputs, kernel)
   (fast_value, fast_grads) = loss("fast")(inputs, kernel)
-  native_out = conv.conv3d(inputs, kernel, strides, "native")
-  fast_out = conv.conv3d(inputs, kernel, strides, "fast")
+  native_out = conv3d.conv3d(inputs, kernel, strides, "native")
+  fast_out = conv3d.conv3d(inputs, kernel, strides, "fast")
   assert fast_out.shape == native_out.shape
   np.testing.assert_allclose(fast_out, native_out, atol=1e-4, rtol=1e-5)
   np.testing.assert_allclose(fast_value, native_value, rtol=1e-5, atol=1e-3)
@@ -61,21 +62,21 @@ def test_fast_formulation_on_clips_shorter_than_the_kernel(kernel_size,
   inputs = jnp.asarray(rng.randn(1, frames, 9, 9, 3), jnp.float32)
   kernel = jnp.asarray(rng.randn(*kernel_size, 3, 4), jnp.float32)
   strides = (1, 2, 2) if kernel_size[1] > 1 else (1, 1, 1)
-  fast_out = conv.conv3d(inputs, kernel, strides, "fast")
-  native_out = conv.conv3d(inputs, kernel, strides, "native")
+  fast_out = conv3d.conv3d(inputs, kernel, strides, "fast")
+  native_out = conv3d.conv3d(inputs, kernel, strides, "native")
   assert fast_out.shape == native_out.shape
   np.testing.assert_allclose(fast_out, native_out, atol=1e-4, rtol=1e-5)
 
 
 def test_fast_path_is_a_different_computation_where_it_applies():
-  assert conv.fast_formulation((1, 3, 3), (1, 1, 1)) is not None
-  assert conv.fast_formulation((3, 1, 1), (1, 1, 1)) is not None
-  assert conv.fast_formulation((5, 7, 7), (1, 2, 2)) is not None
-  assert conv.fast_formulation((1, 1, 1), (1, 1, 1)) is not None
-  assert conv.fast_formulation((7, 1, 1), (4, 1, 1)) is not None
+  assert conv3d.fast_formulation((1, 3, 3), (1, 1, 1)) is not None
+  assert conv3d.fast_formulation((3, 1, 1), (1, 1, 1)) is not None
+  assert conv3d.fast_formulation((5, 7, 7), (1, 2, 2)) is not None
+  assert conv3d.fast_formulation((1, 1, 1), (1, 1, 1)) is not None
+  assert conv3d.fast_formulation((7, 1, 1), (4, 1, 1)) is not None
   # No formulation here for time-strided space-time kernels or even kt.
-  assert conv.fast_formulation((3, 3, 3), (2, 1, 1)) is None
-  assert conv.fast_formulation((2, 1, 1), (1, 1, 1)) is None
+  assert conv3d.fast_formulation((3, 3, 3), (2, 1, 1)) is None
+  assert conv3d.fast_formulation((2, 1, 1), (1, 1, 1)) is None
 
 
 @pytest.mark.parametrize("kernel_hw,strides", [
@@ -131,10 +132,10 @@ def test_frames_per_chunk_divides_the_frames_and_fits():
 
 def test_auto_is_fast_on_cpu_and_bad_names_fail():
   assert jax.default_backend() == "cpu"
-  assert conv.resolve_impl("auto") == "fast"
-  assert conv.resolve_impl("native") == "native"
+  assert ops.resolve("auto") == "fast"
+  assert ops.resolve("native") == "native"
   with pytest.raises(ValueError, match="model.conv_impl"):
-    conv.resolve_impl("cudnn")
+    ops.resolve("cudnn")
 
 
 @pytest.mark.parametrize("preset", PRESETS)

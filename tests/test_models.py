@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from slowfast_jax import models
 from slowfast_jax import summary
 from slowfast_jax.evaluation import scorer
-from slowfast_jax.models import norm
+from slowfast_jax.ops import batch_norm
 
 from model_configs import load_preset
 from model_configs import PRESETS
@@ -185,41 +185,42 @@ def test_time_to_channel_packs_consecutive_frames():
 
 def test_grouped_batch_norm_statistics_match_numpy():
   x = np.random.RandomState(0).randn(8, 2, 3, 3, 4).astype(np.float32)
-  mean, var = norm.grouped_moments(jnp.asarray(x), group_size=4)
+  mean, var = batch_norm.grouped_moments(jnp.asarray(x), group_size=4)
   groups = x.reshape(2, 4, 2, 3, 3, 4)
   np.testing.assert_allclose(mean, groups.mean(axis=(1, 2, 3, 4)), atol=1e-6)
   np.testing.assert_allclose(var, groups.var(axis=(1, 2, 3, 4)), atol=1e-5)
   with pytest.raises(ValueError, match="bn_group_size"):
-    norm.grouped_moments(jnp.asarray(x[:6]), group_size=4)
+    batch_norm.grouped_moments(jnp.asarray(x[:6]), group_size=4)
 
 
+@pytest.mark.parametrize("impl", ["fast", "native"])
 @pytest.mark.parametrize("group_size", [0, 2])
-def test_batch_norm_gradient_equals_autodiff(group_size):
-  # The closed-form gradient against autodiff through the moments.
+def test_batch_norm_gradient_equals_autodiff(group_size, impl):
+  # The closed-form gradient ("fast") and the native path against autodiff
+  # through the moments written out here.
   rng = np.random.RandomState(0)
   x = jnp.asarray(rng.randn(4, 2, 3, 3, 5).astype(np.float32) * 2 + 1)
   scale = jnp.asarray(rng.rand(5).astype(np.float32) + 0.5)
   bias = jnp.asarray(rng.randn(5).astype(np.float32))
   cotangent = jnp.asarray(rng.randn(*x.shape).astype(np.float32))
 
-  def closed_form(x, scale, bias):
-    grouped = x.reshape(norm.num_groups(4, group_size), -1, 5)
-    mean, var = jax.lax.stop_gradient(norm.grouped_moments(x, group_size))
-    y = norm.normalize_with_batch_stats(grouped, mean, var, scale, bias, 1e-5)
-    return jnp.sum(y.reshape(x.shape) * cotangent)
+  def ours(x, scale, bias):
+    y, _, _ = batch_norm.normalize_in_training(x, scale, bias, group_size,
+                                               1e-5, impl)
+    return jnp.sum(y * cotangent)
 
   def autodiff(x, scale, bias):
-    grouped = x.reshape(norm.num_groups(4, group_size), -1, 5)
-    mean, var = norm.grouped_moments(x, group_size)
-    y = ((grouped - mean[:, None]) * jax.lax.rsqrt(var[:, None] + 1e-5)
-         * scale + bias)
+    grouped = x.reshape(batch_norm.num_groups(4, group_size), -1, 5)
+    mean = grouped.mean(axis=1, keepdims=True)
+    var = jnp.square(grouped - mean).mean(axis=1, keepdims=True)
+    y = (grouped - mean) * jax.lax.rsqrt(var + 1e-5) * scale + bias
     return jnp.sum(y.reshape(x.shape) * cotangent)
 
-  ours = jax.grad(closed_form, argnums=(0, 1, 2))(x, scale, bias)
+  np.testing.assert_allclose(ours(x, scale, bias), autodiff(x, scale, bias),
+                             rtol=1e-6)
+  grads = jax.grad(ours, argnums=(0, 1, 2))(x, scale, bias)
   expected = jax.grad(autodiff, argnums=(0, 1, 2))(x, scale, bias)
-  np.testing.assert_allclose(closed_form(x, scale, bias),
-                             autodiff(x, scale, bias), rtol=1e-6)
-  for name, a, b in zip(["x", "scale", "bias"], ours, expected):
+  for name, a, b in zip(["x", "scale", "bias"], grads, expected):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
 
 

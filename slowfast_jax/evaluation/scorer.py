@@ -14,7 +14,7 @@ import ml_collections
 
 from slowfast_jax import models
 from slowfast_jax import sharding
-from slowfast_jax import xla_cpu
+from slowfast_jax.ops import xla_cpu
 from slowfast_jax.data import model_input
 
 # The field of a batch that holds the views; the scorer replaces it by `scores`.

@@ -1,4 +1,12 @@
-"""Flax modules of the SlowFast / Slow / C2D / I3D ResNet family."""
+"""Flax modules of the SlowFast / Slow / C2D / I3D ResNet family.
+
+`model.conv_impl` picks the ops' formulations (`slowfast_jax.ops`): XLA's own
+on TPU and GPU, faster ones on CPU. Importing this package before JAX's first
+computation also sets XLA:CPU's option for the model in `XLA_FLAGS`
+(`slowfast_jax.ops.enable_cpu_fast_path()`), so any `jax.jit` of the model
+runs at full speed on CPU. Imported after JAX has computed something, only the
+project's own jits get the option.
+"""
 
 from typing import Any
 

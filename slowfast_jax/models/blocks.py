@@ -36,19 +36,20 @@ class Bottleneck(nn.Module):
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     """`(batch, time, H, W, C)` → `(batch, time, H/stride, W/stride, features)`."""
     conv = functools.partial(Conv3D, impl=self.conv_impl, dtype=self.dtype)
+    bn = functools.partial(self.bn, impl=self.conv_impl)
     stride = (1, self.spatial_stride, self.spatial_stride)
     shortcut = x
     if x.shape[-1] != self.features or self.spatial_stride != 1:
       shortcut = conv(self.features, (1, 1, 1), stride, name="shortcut_conv")(x)
-      shortcut = self.bn(name="shortcut_bn")(shortcut, train)
+      shortcut = bn(name="shortcut_bn")(shortcut, train)
 
     y = conv(self.inner_features, (self.temporal_kernel, 1, 1),
              name="conv_a")(x)
-    y = nn.relu(self.bn(name="bn_a")(y, train))
+    y = nn.relu(bn(name="bn_a")(y, train))
     y = conv(self.inner_features, (1, 3, 3), stride, name="conv_b")(y)
-    y = nn.relu(self.bn(name="bn_b")(y, train))
+    y = nn.relu(bn(name="bn_b")(y, train))
     y = conv(self.features, (1, 1, 1), name="conv_c")(y)
-    y = self.bn(scale_init=nn.initializers.zeros, name="bn_c")(y, train)
+    y = bn(scale_init=nn.initializers.zeros, name="bn_c")(y, train)
     return nn.relu(shortcut + y)
 
 

@@ -29,7 +29,7 @@ class TimeStridedConvFusion(nn.Module):
     """`(batch, αT, H, W, βC)` → `(batch, T, H, W, features)`."""
     fused = Conv3D(self.features, (self.kernel, 1, 1), (self.alpha, 1, 1),
                    impl=self.conv_impl, dtype=self.dtype, name="conv")(fast)
-    return nn.relu(self.bn(name="bn")(fused, train))
+    return nn.relu(self.bn(impl=self.conv_impl, name="bn")(fused, train))
 
 
 def time_to_channel(fast: jax.Array, alpha: int) -> jax.Array:

@@ -55,5 +55,6 @@ class NonLocal(nn.Module):
     attended = jnp.einsum("bqk,bkc->bqc", affinity, g)
     attended = attended.reshape(*x.shape[:-1], self.inner_features)
     out = conv(x.shape[-1], name="out")(attended)
-    out = self.bn(scale_init=nn.initializers.zeros, name="bn")(out, train)
+    out = self.bn(scale_init=nn.initializers.zeros, impl=self.conv_impl,
+                  name="bn")(out, train)
     return x + out

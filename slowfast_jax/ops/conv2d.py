@@ -9,14 +9,11 @@ phase (the sub-pixel decomposition: input row `s·m + r` only receives the
 kernel taps `t` with `(r + pad - t) % s == 0`), interleaved.
 
 XLA's weight gradient is a convolution with the output gradient as a huge
-dilated window; XLA:CPU runs it at a few G multiply-adds/s on the stems (3
-input channels, 7×7) and, in a whole model, transposes every 3×3 conv's input
-for it. It is written as im2col instead, a few frames at a time so that their
-patches stay in cache: per chunk, the patches `(kh·kw·in, pixels)` times the
-output gradient `(pixels, out)`, summed over chunks in a `lax.scan`. Measured
-on 2 cores (XLA 0.10), alone: the Fast stem's weight gradient 6.7× faster, the
-Slow stem's 2×, the Slow res2/res3 3×3s 2–2.5×, the others level; in a
-SlowFast 8×8 train step (batch 2, 224²) the other 3×3s saved another ~7%.
+dilated window; XLA:CPU runs it slowly on the stems (3 input channels, 7×7)
+and, in a whole model, transposes every 3×3 conv's input for it. It is
+written as im2col instead, a few frames at a time so that their patches stay
+in cache: per chunk, the patches `(kh·kw·in, pixels)` times the output
+gradient `(pixels, out)`, summed over chunks in a `lax.scan`.
 """
 
 import functools
@@ -121,7 +118,7 @@ def input_grad(output_grad, kernel, strides, input_hw):
   return grad[:, :height, :width]
 
 
-# Bytes of patches plus input per scan step (best measured: 8–16 MB).
+# Bytes of patches plus input per scan step (8–16 MB ran best on CPU).
 CHUNK_BYTES = 16 * 2**20
 
 

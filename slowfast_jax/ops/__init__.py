@@ -1,0 +1,37 @@
+"""Backend-specific formulations of the model's ops, behind one switch.
+
+`resolve(model.conv_impl)` picks them for the whole network at once:
+- "native": XLA's own ops, the path for TPU and GPU: one
+  `lax.conv_general_dilated` per convolution, autodiff through BatchNorm's
+  batch moments, `reduce_window` max-pooling.
+- "fast": what XLA:CPU runs faster, the same numbers up to float rounding:
+  3D convolutions as 2D convolutions over frames and channel matmuls
+  (`conv3d`) with hand-written 2D-convolution gradients (`conv2d`),
+  BatchNorm's closed-form training gradient (`batch_norm`), the stem's
+  max-pool as a max of strided views (`max_pool`).
+- "auto": "fast" on the CPU backend, "native" elsewhere.
+
+Importing this package sets XLA:CPU's compiler option for the model in
+`XLA_FLAGS` if JAX's backends are not up yet (`xla_cpu`), so that any jit of
+the model in the process compiles with it.
+"""
+
+import jax
+
+from slowfast_jax.ops import xla_cpu
+
+IMPLS = ("native", "fast")
+enable_cpu_fast_path = xla_cpu.enable_cpu_fast_path
+
+
+def resolve(impl: str) -> str:
+  """`model.conv_impl` ("auto", "native" or "fast") → "native" or "fast"."""
+  if impl == "auto":
+    return "fast" if jax.default_backend() == "cpu" else "native"
+  if impl in IMPLS:
+    return impl
+  raise ValueError(
+      f"model.conv_impl={impl!r}; expected 'auto', 'native' or 'fast'.")
+
+
+enable_cpu_fast_path()
