@@ -32,7 +32,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 # pylint: disable=g-import-not-at-top
 import numpy as np
@@ -45,7 +45,7 @@ def torch_reference(name):
   8×8 and Slow are the hub's builders; 4×16 is `create_slowfast` with the
   release's 4×16 fusion (5×1×1, stride α = 8) and head pool.
   """
-  import torch_stubs  # tests/torch_stubs.py
+  import torch_stubs  # bench/torch_stubs.py
   hub = torch_stubs.import_pytorchvideo_hub()
   if name == "slowfast_8x8_r50":
     return hub.slowfast_r50(pretrained=False)
@@ -62,7 +62,7 @@ def torch_reference(name):
 
 
 def load_preset(name):
-  from model_configs import load_preset as load  # tests/model_configs.py
+  from common import load_preset as load  # bench/common.py
   return load(name)
 
 

@@ -112,15 +112,6 @@ def scan_class_folders(folder, video_dir) -> list[Entry]:
   return entries
 
 
-def read_class_names(path) -> list[str]:
-  """A class file: one class name per line, line i is label i."""
-  with open(path, encoding="utf-8-sig") as f:
-    names = [line.strip() for line in f if line.strip()]
-  if len(set(names)) != len(names):
-    raise ListError(f"{path}: duplicate class names")
-  return names
-
-
 def resolve_labels(
     splits: dict[str, list[Entry]],
     class_names: list[str] | None = None,
