@@ -109,7 +109,7 @@ def ensure_dataset(config: ml_collections.ConfigDict) -> None:
 
 
 def training_plan(config: ml_collections.ConfigDict, info) -> Plan:
-  """Steps per epoch, in all and between validations; checks the dataset fits."""
+  """Steps per epoch, in all and between validations; checks the dataset."""
   num_train = info.num_examples[config.data.train_split]
   steps_per_epoch = num_train // config.global_batch_size
   if steps_per_epoch == 0:

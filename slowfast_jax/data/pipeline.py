@@ -115,6 +115,11 @@ def host_batch_size(batch_size: int, process_count: int) -> int:
 
 
 def _file_instructions(builder, split):
+  """`(filenames, skips, takes)` of a (sub)split's TFRecord files.
+
+  Read by hand, not by `builder.as_dataset`: each epoch reshuffles the file
+  order from (seed, host, epoch), and a resume skips records unparsed.
+  """
   instructions = [fi for fi in builder.info.splits[split].file_instructions
                   if fi.take > 0]
   return ([fi.filename for fi in instructions],

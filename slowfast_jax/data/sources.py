@@ -1,4 +1,4 @@
-"""Where training and validation batches come from, chosen by `config.data.name`.
+"""Where training and validation batches come from, by `config.data.name`.
 
 `get(config)` returns a `Source`: `"fake"` (`slowfast_jax.fake_data`, random
 clips in memory, for tests and benchmarks) or, for any other name, the
