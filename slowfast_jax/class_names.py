@@ -32,7 +32,7 @@ def read_labels_file(path: epath.PathLike) -> list[str]:
   path = epath.Path(path)
   if not path.exists():
     raise FileNotFoundError(f"Class names file {path} does not exist.")
-  names = _parse(path, path.read_text(encoding="utf-8-sig"))
+  names = _parse(path, path.read_bytes().decode("utf-8-sig"))  # BOM or not.
   if len(set(names)) != len(names):
     raise ValueError(f"{path}: duplicate class names.")
   return names
