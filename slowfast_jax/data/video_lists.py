@@ -26,7 +26,7 @@ _INT = re.compile(r"^[+-]?\d+$")
 
 
 class ListError(ValueError):
-  """A bad line in a split list (or a bad class file)."""
+  """A bad line in a split list."""
 
 
 @dataclasses.dataclass(frozen=True)
