@@ -36,13 +36,29 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", None,
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def _config_path_from_argv(argv: list[str]) -> str | None:
-  for i, arg in enumerate(argv):
-    if arg.startswith("--config="):
-      return arg.split("=", 1)[1]
-    if arg == "--config" and i + 1 < len(argv):
-      return argv[i + 1]
-  return None
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing; a `--config` that does not load exits 2.
+
+  ml_collections defers a missing config file's error to the config's first
+  use (checked here, with the list of presets), or raises OSError while it
+  applies a `--config.FIELD` override.
+  """
+  try:
+    argv = app.parse_flags_with_usage(argv)
+    path = config_flags.get_config_filename(flags.FLAGS["config"])
+    error = None
+  except OSError as e:
+    path, error = None, e
+  if path is not None or error is not None:
+    from slowfast_jax import validate  # pylint: disable=g-import-not-at-top
+    try:
+      if error is not None:
+        raise validate.ConfigError(f"{error} {validate.presets_hint()}")
+      validate.check_config_file(path)
+    except validate.ConfigError as e:
+      print(f"Invalid config: {e}", file=sys.stderr)
+      sys.exit(2)
+  return argv
 
 
 class _QuietLibraries(logging_lib.Filter):
@@ -77,12 +93,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  _path = _config_path_from_argv(sys.argv)
-  if _path is not None:
-    from slowfast_jax import validate as _validate  # pylint: disable=g-import-not-at-top
-    try:
-      _validate.check_config_file(_path)
-    except _validate.ConfigError as _e:
-      print(f"Invalid config: {_e}", file=sys.stderr)
-      sys.exit(2)
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

@@ -21,7 +21,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 # pylint: disable=g-import-not-at-top
 import numpy as np
@@ -76,7 +76,7 @@ def main():
   import jax
   import jax.numpy as jnp
   import torch
-  from model_configs import load_preset  # tests/model_configs.py
+  from common import load_preset  # bench/common.py
   from slowfast_jax.ops import conv3d
 
   torch.set_num_threads(len(os.sched_getaffinity(0)))

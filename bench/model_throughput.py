@@ -45,7 +45,7 @@ import traceback
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 # pylint: disable=g-import-not-at-top
 import numpy as np
@@ -57,7 +57,7 @@ def torch_reference(name):
   8×8 and Slow are the hub's builders; 4×16 is `create_slowfast` with the
   release's 4×16 fusion (5×1×1, stride α = 8) and head pool.
   """
-  import torch_stubs  # tests/torch_stubs.py
+  import torch_stubs  # bench/torch_stubs.py
   hub = torch_stubs.import_pytorchvideo_hub()
   if name == "slowfast_8x8_r50":
     return hub.slowfast_r50(pretrained=False)
@@ -74,8 +74,8 @@ def torch_reference(name):
 
 
 def load_preset(name):
-  from slowfast_jax import validate
-  return validate.load_config_file(str(ROOT / "configs" / f"{name}.py"))
+  from common import load_preset as load  # bench/common.py
+  return load(name)
 
 
 def page_reporting() -> str | None:

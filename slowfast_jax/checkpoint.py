@@ -103,12 +103,16 @@ def restore_variables(directory: epath.PathLike, *, step: int | None = None
 
 
 def training_manager(directory: epath.PathLike, *, keep_last: int,
+                     save_interval_steps: int = 0,
                      async_save: bool = True) -> ocp.CheckpointManager:
   """The training run's manager: keeps the last `keep_last` steps + the best.
 
   The best is the step with the highest `BEST_METRIC` among the steps saved
   with metrics (`save_training_state(..., metrics=...)`); steps saved without
   metrics are kept only while they are among the last `keep_last`.
+  `manager.should_save(step)` is True every `save_interval_steps` steps (0:
+  never) and at a preemption sync point (several hosts); orbax's own
+  `save_interval_steps` option would also save the first step and cannot be 0.
   Saves are asynchronous unless `async_save=False`: the arrays are copied to
   host memory before `save` returns and written in the background.
   """
@@ -118,9 +122,13 @@ def training_manager(directory: epath.PathLike, *, keep_last: int,
       policies.BestN(get_metric_fn=lambda metrics: metrics[BEST_METRIC], n=1,
                      keep_checkpoints_without_metrics=False),
   ])
+  save_when = [policies.PreemptionCheckpointingPolicy()]
+  if save_interval_steps:
+    save_when.append(policies.FixedIntervalPolicy(save_interval_steps))
   options = ocp.CheckpointManagerOptions(
       create=True, enable_async_checkpointing=async_save,
-      preservation_policy=preservation, cleanup_tmp_directories=True)
+      preservation_policy=preservation, cleanup_tmp_directories=True,
+      save_decision_policy=policies.AnySavePolicy(save_when))
   return ocp.CheckpointManager(epath.Path(directory), options=options)
 
 

@@ -7,7 +7,6 @@ with the package (the release's model-zoo checkpoints are Kinetics-400, in the
 standard alphabetical class order).
 """
 
-import importlib.resources
 import json
 from typing import Any, Mapping, Sequence
 
@@ -18,21 +17,28 @@ KINETICS400_FILE = "kinetics400_classes.txt"
 
 def kinetics400() -> list[str]:
   """The 400 Kinetics class names, index order of the release's labels."""
-  text = (importlib.resources.files("slowfast_jax") / "assets" /
-          KINETICS400_FILE).read_text(encoding="utf-8")
-  return [line.strip() for line in text.splitlines() if line.strip()]
+  return read_labels_file(
+      epath.resource_path("slowfast_jax") / "assets" / KINETICS400_FILE)
 
 
 def read_labels_file(path: epath.PathLike) -> list[str]:
-  """Names from a text file (one per line, in class order) or JSON.
+  """Names in class order from a text file (one per line) or JSON.
 
-  JSON may be a list of names or a `{name: index}` map (pytorchvideo's
-  `kinetics_classnames.json` style).
+  The one reader of class-name files (`--labels`, `--class-names`,
+  `--classes`). Blank lines are skipped. JSON may be a list of names or a
+  `{name: index}` map (pytorchvideo's `kinetics_classnames.json` style).
+  Raises `FileNotFoundError`, or `ValueError` for duplicate names.
   """
   path = epath.Path(path)
   if not path.exists():
-    raise FileNotFoundError(f"--labels file {path} does not exist.")
-  text = path.read_text(encoding="utf-8")
+    raise FileNotFoundError(f"Class names file {path} does not exist.")
+  names = _parse(path, path.read_bytes().decode("utf-8-sig"))  # BOM or not.
+  if len(set(names)) != len(names):
+    raise ValueError(f"{path}: duplicate class names.")
+  return names
+
+
+def _parse(path: epath.Path, text: str) -> list[str]:
   if path.suffix == ".json":
     data = json.loads(text)
     if isinstance(data, dict):

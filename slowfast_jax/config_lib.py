@@ -138,7 +138,6 @@ def kinetics_config(model: ml_collections.ConfigDict,
   config.checkpoint_every_steps = 1000  # Also saved at each eval and the end.
   config.keep_checkpoints = 3  # The last K, plus the best by val top-1.
   config.async_checkpoints = True
-  config.inject_nan_at_step = 0  # Test aid: NaN loss at this step (0 = off).
   config.init_from = ""
   config.init_head = "keep"  # "keep" or "reinit" (new class count).
   config.profile = False

@@ -9,6 +9,10 @@ The global batch of step `s` is a function of `(seed, s)` only, and host `i`
 of `n` yields rows `[i * B / n, (i + 1) * B / n)` of it; so any number of
 hosts sees the same global batches, and `start_step` resumes exactly.
 The label shifts the clip's brightness, so a model can learn it.
+
+Test aid: with `config.data.fake_nan_at_step = s` (> 0) the clips are float32
+and step `s`'s batch is NaN, a deterministic divergence for the training
+loop's non-finite check.
 """
 
 from typing import Iterator
@@ -49,17 +53,21 @@ def make_train_dataset(config: ml_collections.ConfigDict, *,
   """Endless host-local batches `{"video", "label"}` from `start_step` on."""
   seed = config.seed if seed is None else seed
   batch = config.global_batch_size
-  rows = batch // process_count
+  rows = pipeline.host_batch_size(batch, process_count)
   first = process_index * rows
   classes = config.model.num_classes
+  nan_at_step = config.data.get("fake_nan_at_step", 0)
   step = start_step
   while True:
     rng = np.random.default_rng([seed, step])
     labels = rng.integers(0, classes, batch).astype(np.int32)
     video = _clips(rng, labels, config.model.num_frames,
-                   config.data.train_crop_size, classes)
-    yield {"video": video[first:first + rows],
-           "label": labels[first:first + rows]}
+                   config.data.train_crop_size, classes)[first:first + rows]
+    if nan_at_step:
+      video = video.astype(np.float32)
+      if step + 1 == nan_at_step:
+        video[:] = np.nan
+    yield {"video": video, "label": labels[first:first + rows]}
     step += 1
 
 
@@ -69,14 +77,15 @@ def make_eval_dataset(config: ml_collections.ConfigDict, split: str, *,
                       ) -> Iterator[dict[str, np.ndarray]]:
   """Finite host-local batches of every view, padded with `mask = False`."""
   num_videos = dataset_info(config, split).num_examples[split]
-  start, end = pipeline.host_range(num_videos, process_index, process_count)
-  rows = batch_size // process_count
+  # The hosts' parts of the split, as `tfds.even_splits` cuts a dataset.
+  videos = np.array_split(np.arange(num_videos), process_count)[process_index]
+  rows = pipeline.host_batch_size(batch_size, process_count)
   num_batches = pipeline.num_eval_batches(
       num_videos, num_clips=num_clips, num_crops=num_crops,
       batch_size=batch_size, process_count=process_count)
   views = num_clips * num_crops
-  video_index = np.repeat(np.arange(start, end), views)
-  view_index = np.tile(np.arange(views), end - start)
+  video_index = np.repeat(videos, views)
+  view_index = np.tile(np.arange(views), len(videos))
   total = num_batches * rows
   pad = total - len(video_index)
   mask = np.concatenate([np.ones(len(video_index), bool), np.zeros(pad, bool)])

@@ -70,11 +70,6 @@ def local_device_count(mesh: Mesh) -> int:
   return sum(d.process_index == jax.process_index() for d in mesh.devices.flat)
 
 
-def host_batch_size(global_batch_size: int, mesh: Mesh) -> int:
-  """Rows each host feeds: its devices' share of the global batch."""
-  return global_batch_size // mesh.devices.size * local_device_count(mesh)
-
-
 def global_batch(host_batch: Mapping[str, np.ndarray], mesh: Mesh
                  ) -> dict[str, jax.Array]:
   """This host's rows `(host_batch, ...)` → global arrays `(global_batch, ...)`.

@@ -12,11 +12,12 @@ killed at any point and restarted from its latest checkpoint computes the
 same steps as an uninterrupted run.
 """
 
+import dataclasses
 import functools
 import json
 import signal
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from absl import logging
 from clu import metric_writers
@@ -31,13 +32,13 @@ import numpy as np
 import optax
 
 from slowfast_jax import checkpoint
-from slowfast_jax import fake_data
 from slowfast_jax import models
 from slowfast_jax import optim
 from slowfast_jax import sharding
 from slowfast_jax import validate
 from slowfast_jax.ops import xla_cpu
 from slowfast_jax.data import model_input
+from slowfast_jax.data import sources
 from slowfast_jax.evaluation import evaluator
 from slowfast_jax.evaluation import scorer
 
@@ -72,16 +73,16 @@ class TrainState:
     return {"params": self.params, "batch_stats": self.batch_stats}
 
 
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """Step counts of a run, from the config and the training split's size."""
+  steps_per_epoch: int
+  total_steps: int
+  eval_every: int
+
+
 # ---------------------------------------------------------------------------
 # Data.
-
-
-def data_source(config: ml_collections.ConfigDict):
-  """The module with `dataset_info`/`make_train_dataset`/`make_eval_dataset`."""
-  if config.data.name == fake_data.NAME:
-    return fake_data
-  from slowfast_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  return pipeline
 
 
 def ensure_dataset(config: ml_collections.ConfigDict) -> None:
@@ -108,11 +109,24 @@ def ensure_dataset(config: ml_collections.ConfigDict) -> None:
     multihost_utils.sync_global_devices("demo dataset ready")
 
 
-def as_numpy_iterator(dataset) -> Iterator[dict[str, np.ndarray]]:
-  """tf.data datasets and plain iterators alike, as numpy batches."""
-  if hasattr(dataset, "as_numpy_iterator"):
-    return dataset.as_numpy_iterator()
-  return iter(dataset)
+
+def training_plan(config: ml_collections.ConfigDict, info) -> Plan:
+  """Steps per epoch, in all and between validations; checks the dataset."""
+  num_train = info.num_examples[config.data.train_split]
+  steps_per_epoch = num_train // config.global_batch_size
+  if steps_per_epoch == 0:
+    raise validate.ConfigError(
+        f"config.global_batch_size={config.global_batch_size} is larger than "
+        f"the {num_train} training clips of {config.data.name!r}.")
+  if info.num_classes != config.model.num_classes:
+    raise validate.ConfigError(
+        f"config.model.num_classes={config.model.num_classes} but dataset "
+        f"{config.data.name!r} has {info.num_classes} classes.")
+  eval_every = config.get("eval_every_steps", 0) or max(
+      1, int(round(config.eval_every_epochs * steps_per_epoch)))
+  return Plan(steps_per_epoch=steps_per_epoch,
+              total_steps=int(round(config.num_epochs * steps_per_epoch)),
+              eval_every=eval_every)
 
 
 # ---------------------------------------------------------------------------
@@ -131,6 +145,12 @@ def compile_options() -> dict[str, Any]:
   return {}
 
 
+def _run_once(fn: Callable[..., Any], *args, out_shardings=None) -> Any:
+  """`fn(*args)` jitted with `compile_options()`, for programs run once."""
+  lowered = jax.jit(fn, out_shardings=out_shardings).lower(*args)
+  return lowered.compile(compiler_options=compile_options())(*args)
+
+
 def _init_fn(model, model_config, key):
   shapes = models.input_shapes(model_config, model_config.train_crop_size, 1)
   dummy = [jnp.zeros(s, jnp.float32) for s in shapes]
@@ -140,10 +160,8 @@ def _init_fn(model, model_config, key):
 def init_variables(model: models.VideoResNet,
                    model_config: ml_collections.ConfigDict,
                    rng: jax.Array) -> dict[str, Any]:
-  """Fresh `{'params', 'batch_stats'}` on this host (not yet on the mesh)."""
-  init = jax.jit(functools.partial(_init_fn, model, model_config))
-  compiled = init.lower(rng).compile(compiler_options=compile_options())
-  return dict(compiled(rng))
+  """Fresh `{'params', 'batch_stats'}` on this host's default device."""
+  return dict(_run_once(functools.partial(_init_fn, model, model_config), rng))
 
 
 def new_train_state(variables: dict[str, Any], tx: optax.GradientTransformation,
@@ -153,6 +171,17 @@ def new_train_state(variables: dict[str, Any], tx: optax.GradientTransformation,
                     batch_stats=variables["batch_stats"],
                     opt_state=tx.init(variables["params"]),
                     rng=jax.random.key_data(rng))
+
+
+def _fresh_state_fn(model, config, tx) -> Callable[[], TrainState]:
+  """The step-0 state as a function of nothing (keys from `config.seed`)."""
+
+  def fresh_state():
+    init_key, run_key = jax.random.split(jax.random.key(config.seed))
+    return new_train_state(_init_fn(model, config.model, init_key), tx,
+                           run_key)
+
+  return fresh_state
 
 
 def load_pretrained(config: ml_collections.ConfigDict,
@@ -193,6 +222,38 @@ def load_pretrained(config: ml_collections.ConfigDict,
   return loaded
 
 
+
+def initial_state(config: ml_collections.ConfigDict, model, tx, mesh,
+                  manager) -> TrainState:
+  """The latest checkpoint's state, else a fresh (or `init_from`) one.
+
+  Every array comes out replicated on `mesh`: restored with replicated
+  targets, or computed there by `jax.jit(..., out_shardings=replicated)`.
+  """
+  fresh_state = _fresh_state_fn(model, config, tx)
+  latest = manager.latest_step()
+  if latest is not None:
+    target = sharding.abstract_replicated(jax.eval_shape(fresh_state), mesh)
+    variables, opt_state, meta = checkpoint.restore_training_state(
+        manager, latest, variables=target.variables,
+        opt_state=target.opt_state)
+    logging.info("Resumed from step %d of %s.", meta["step"],
+                 manager.directory)
+    return TrainState(
+        step=sharding.replicate(np.int32(meta["step"]), mesh),
+        params=variables["params"], batch_stats=variables["batch_stats"],
+        opt_state=opt_state,
+        rng=sharding.replicate(np.asarray(meta["rng"], np.uint32), mesh))
+  state = _run_once(fresh_state, out_shardings=sharding.replicated(mesh))
+  if not config.init_from:
+    return state
+  variables = load_pretrained(config, sharding.fetch(state.variables))
+  return state.replace(
+      params=sharding.replicate(variables["params"], mesh),
+      batch_stats=sharding.replicate(variables["batch_stats"], mesh),
+      opt_state=sharding.replicate(tx.init(variables["params"]), mesh))
+
+
 # ---------------------------------------------------------------------------
 # Steps.
 
@@ -223,9 +284,6 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *,
         train=True, rngs={"dropout": key}, mutable=["batch_stats"])
     loss = optim.cross_entropy_loss(logits, labels,
                                     config.optim.label_smoothing)
-    inject_at = config.get("inject_nan_at_step", 0)
-    if inject_at:  # Test aid: a deterministic divergence at a given step.
-      loss = jnp.where(state.step + 1 == inject_at, jnp.nan, loss)
     return loss, (logits, updates["batch_stats"])
 
   (loss, (logits, batch_stats)), grads = jax.value_and_grad(
@@ -256,19 +314,20 @@ def make_train_step(mesh, **kwargs) -> Callable[..., Any]:
 
 
 # ---------------------------------------------------------------------------
-# Stopping on SIGTERM / preemption.
+# Stopping on SIGTERM / preemption, progress.
 
 
 class StopSignal:
-  """Whether SIGTERM (preemption notice) asked the run to save and stop.
+  """Whether a preemption notice (SIGTERM) asked the run to save and stop.
 
-  Single host: a SIGTERM handler sets a flag. Several hosts: JAX's preemption
-  service receives the signal on any host and picks a step every host
-  reaches (`reached_preemption_sync_point`), so all of them save the same
-  step.
+  Several hosts: orbax's `manager.reached_preemption(step)`, where JAX's
+  preemption service picks a step every host reaches, so all of them save
+  the same step. One host: that service runs only under `jax.distributed`,
+  so a SIGTERM handler of our own sets a flag.
   """
 
-  def __init__(self):
+  def __init__(self, manager):
+    self._manager = manager
     self._requested = False
     self._previous = None
     if jax.process_count() == 1:
@@ -281,13 +340,30 @@ class StopSignal:
     self._requested = True
 
   def should_stop(self, step: int) -> bool:
-    if jax.process_count() > 1:
-      return multihost_utils.reached_preemption_sync_point(step)
-    return self._requested
+    return self._requested or self._manager.reached_preemption(step)
 
   def restore(self) -> None:
     if self._previous is not None:
       signal.signal(signal.SIGTERM, self._previous)
+
+
+class ReportProgress(periodic_actions.ReportProgress):
+  """clu's progress report, plus `clips_per_sec` and `eta_minutes` scalars.
+
+  clu logs steps/s, the ETA and the share of time in `timed(...)` parts, and
+  writes the `steps_per_sec` and `uptime` scalars.
+  """
+
+  def __init__(self, *, clips_per_step: int, **kwargs):
+    super().__init__(**kwargs)
+    self._clips_per_step = clips_per_step
+
+  def _apply(self, step: int, t: float):
+    steps_per_sec = (step - self._previous_step) / (t - self._previous_time)
+    super()._apply(step, t)
+    self._writer.write_scalars(step, {
+        "clips_per_sec": steps_per_sec * self._clips_per_step,
+        "eta_minutes": (self._num_train_steps - step) / steps_per_sec / 60})
 
 
 # ---------------------------------------------------------------------------
@@ -327,7 +403,7 @@ def evaluate(score, variables, config: ml_collections.ConfigDict, mesh,
       batch_size=config.eval.batch_size, process_index=jax.process_index(),
       process_count=jax.process_count())
   result = evaluator.evaluate(
-      score, variables, as_numpy_iterator(batches),
+      score, variables, batches,
       num_classes=config.model.num_classes, num_clips=1, num_crops=1,
       mesh=mesh, progress=False)
   return {"val_top1": result.metrics["top1"],
@@ -335,9 +411,108 @@ def evaluate(score, variables, config: ml_collections.ConfigDict, mesh,
           "val_views": result.metrics["num_views"]}
 
 
+@dataclasses.dataclass
+class _Loop:
+  """What the training loop reads besides the state and the batches."""
+  config: ml_collections.ConfigDict
+  plan: Plan
+  workdir: epath.Path
+  mesh: Any
+  source: sources.Source
+  class_names: tuple[str, ...]
+  manager: Any
+  writer: Any
+  train_fn: Callable[..., Any]
+  score: Callable[..., Any]  # scorer.make_scorer
+  progress: ReportProgress
+  stop: StopSignal
+  summary: dict[str, Any]
+  profiler: periodic_actions.Profile | None = None
+
+  def run(self, state: TrainState, batches, step: int,
+          start_time: float) -> tuple[TrainState, int]:
+    """Trains from `step` to the plan's end or a stop request."""
+    start_step, total_steps = step, self.plan.total_steps
+    pending, previous = [], None  # Metrics since the last log; unchecked.
+    while step < total_steps:
+      state, metrics = self.train_fn(
+          state, sharding.global_batch(next(batches), self.mesh))
+      step += 1
+      if step == start_step + 1:
+        jax.block_until_ready(metrics)
+        seconds = time.time() - start_time
+        logging.info("First step (with compilation) done after %.1f s.",
+                     seconds)
+        self.summary["first_step_seconds"] = round(seconds, 1)
+      # Check the previous step while this one runs (no pipeline stall).
+      if previous is not None:
+        _check_finite(previous[1], previous[0], self.manager)
+      previous = (step, metrics)
+      pending.append(metrics)
+      self.progress(step)  # The first call (after compiling) only starts it.
+      if self.profiler is not None:
+        self.profiler(step)
+      stop_now = self.stop.should_stop(step)
+      do_eval = step % self.plan.eval_every == 0 or step == total_steps
+      do_save = (stop_now or do_eval or step == total_steps or
+                 self.manager.should_save(step))
+      if step % self.config.log_every_steps == 0 or do_save:
+        _check_finite(metrics, step, self.manager)
+        previous = None
+        self._write_train_metrics(step, pending)
+        pending = []
+      val_metrics = self._validate(step, state) if do_eval else None
+      if do_save:
+        self._save(step, state, val_metrics)
+      if stop_now:
+        logging.warning("Stopped at step %d on request; checkpoint saved in "
+                        "%s.", step, self.manager.directory)
+        self.summary["stopped_early"] = True
+        break
+    if previous is not None:
+      _check_finite(previous[1], previous[0], self.manager)
+    return state, step
+
+  def _write_train_metrics(self, step: int, pending) -> None:
+    host = jax.device_get(pending)
+    scalars = {k: float(np.mean([m[k] for m in host]))
+               for k in ("loss", "top1", "grad_norm")}
+    scalars["lr"] = float(host[-1]["lr"])
+    scalars["epoch"] = step / self.plan.steps_per_epoch
+    self.writer.write_scalars(step, scalars)
+    self.summary["train_loss"] = scalars["loss"]
+    self.summary["train_top1"] = scalars["top1"]
+
+  def _validate(self, step: int, state: TrainState) -> dict[str, float]:
+    eval_start = time.time()
+    with self.progress.timed("eval"):
+      val_metrics = evaluate(self.score, state.variables, self.config,
+                             self.mesh, self.source)
+    self.writer.write_scalars(step, val_metrics)
+    self.summary.update(val_metrics)
+    logging.info("Validation at step %d: top-1 %.4f (%d views, %.1f s).",
+                 step, val_metrics["val_top1"], val_metrics["val_views"],
+                 time.time() - eval_start)
+    return val_metrics
+
+  def _save(self, step: int, state: TrainState, val_metrics) -> None:
+    checkpoint.save_training_state(
+        self.manager, step, variables=state.variables,
+        opt_state=state.opt_state,
+        train_meta={"step": step, "data_step": step,
+                    "epoch": step / self.plan.steps_per_epoch,
+                    "rng": np.asarray(jax.device_get(state.rng)).tolist()},
+        metadata=_metadata(self.config, self.class_names, self.workdir, step),
+        metrics=({checkpoint.BEST_METRIC: val_metrics["val_top1"]}
+                 if val_metrics else None))
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str) -> dict[str, Any]:
   """Trains (resuming from `workdir` if it has checkpoints) and validates.
+
+  Checkpoints: every `config.checkpoint_every_steps` steps, at each
+  validation, at the end, and on a preemption notice (then it stops).
 
   Returns:
     A summary: `step`, `val_top1`, `val_loss`, `train_loss`, `seconds`, ...
@@ -350,196 +525,82 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   start_time = time.time()
   workdir = epath.Path(workdir)
   ensure_dataset(config)
-  validate.validate_config(config, device_count=jax.device_count(),
-                           process_count=jax.process_count())
-  source = data_source(config)
+  validate.validate_config(config, device_count=jax.device_count())
+  source = sources.get(config)
   info = source.dataset_info(config)
-  num_train = info.num_examples[config.data.train_split]
-  steps_per_epoch = num_train // config.global_batch_size
-  if steps_per_epoch == 0:
-    raise validate.ConfigError(
-        f"config.global_batch_size={config.global_batch_size} is larger than "
-        f"the {num_train} training clips of {config.data.name!r}.")
-  if info.num_classes != config.model.num_classes:
-    raise validate.ConfigError(
-        f"config.model.num_classes={config.model.num_classes} but dataset "
-        f"{config.data.name!r} has {info.num_classes} classes.")
-  total_steps = int(round(config.num_epochs * steps_per_epoch))
-  eval_every = config.get("eval_every_steps", 0) or max(
-      1, int(round(config.eval_every_epochs * steps_per_epoch)))
-  checkpoint_every = config.checkpoint_every_steps
-
+  plan = training_plan(config, info)
   mesh = sharding.make_mesh()
   model = models.build_model(config.model)
   schedule = optim.learning_rate_schedule(
-      config.optim, steps_per_epoch=steps_per_epoch,
+      config.optim, steps_per_epoch=plan.steps_per_epoch,
       num_epochs=config.num_epochs, global_batch_size=config.global_batch_size)
-  base_key = jax.random.key(config.seed)
-  init_key, run_key = jax.random.split(base_key)
   abstract_variables = jax.eval_shape(
-      functools.partial(_init_fn, model, config.model), init_key)
+      functools.partial(_init_fn, model, config.model), jax.random.key(0))
   tx = optim.make_optimizer(config.optim, schedule,
                             abstract_variables["params"])
-
   manager = checkpoint.training_manager(
       workdir / CHECKPOINT_SUBDIR, keep_last=config.keep_checkpoints,
+      save_interval_steps=config.checkpoint_every_steps,
       async_save=config.get("async_checkpoints", True))
-  latest = manager.latest_step()
-  if latest is not None:
-    abstract_state = jax.eval_shape(
-        lambda v: new_train_state(v, tx, run_key), abstract_variables)
-    target = sharding.abstract_replicated(abstract_state, mesh)
-    variables, opt_state, meta = checkpoint.restore_training_state(
-        manager, latest, variables=target.variables,
-        opt_state=target.opt_state)
-    state = TrainState(
-        step=sharding.replicate(np.int32(meta["step"]), mesh),
-        params=variables["params"], batch_stats=variables["batch_stats"],
-        opt_state=opt_state,
-        rng=sharding.replicate(np.asarray(meta["rng"], np.uint32), mesh))
-    logging.info("Resumed from step %d of %s.", meta["step"],
-                 manager.directory)
-  else:
-    fresh = init_variables(model, config.model, init_key)
-    if config.init_from:
-      fresh = load_pretrained(config, fresh)
-    state = sharding.replicate(
-        new_train_state(jax.tree.map(np.asarray, fresh), tx, run_key), mesh)
+  state = initial_state(config, model, tx, mesh, manager)
   start_step = int(jax.device_get(state.step))
-
-  train_fn = make_train_step(mesh, model=model, tx=tx, schedule=schedule,
-                             config=config)
-  score = scorer.make_scorer(config.model, config.data, mesh)
-  host = jax.process_index()
-  writer = metric_writers.create_default_writer(
-      workdir, just_logging=host > 0, asynchronous=True)
-  if start_step == 0:
-    writer.write_hparams(_flat_hparams(config))
-  logging.info(
-      "Training %s on %d devices (%d hosts): %d steps (%d per epoch) of %d "
-      "clips, from step %d.", config.model.arch, jax.device_count(),
-      jax.process_count(), total_steps, steps_per_epoch,
-      config.global_batch_size, start_step)
-  profiler = None
-  if config.profile and host == 0:
-    profiler = periodic_actions.Profile(logdir=str(workdir),
-                                        num_profile_steps=5,
-                                        first_profile=start_step + 10)
-
-  train_iter = as_numpy_iterator(source.make_train_dataset(
-      config, process_index=host, process_count=jax.process_count(),
-      start_step=start_step))
-  stop = StopSignal()
-  class_names = info.class_names
-  summary = {"start_step": start_step}
-  pending = []  # Device metrics since the last log.
-  previous = None  # (step, metrics) not yet checked for finiteness.
-  last_log_time, last_log_step = time.time(), start_step
-  last_val = {}
-  saved_step = manager.latest_step()
-  step = start_step
+  loop = _make_loop(config, plan, workdir, mesh, source, info, manager,
+                    model=model, tx=tx, schedule=schedule,
+                    start_step=start_step)
+  batches = source.make_train_dataset(
+      config, process_index=jax.process_index(),
+      process_count=jax.process_count(), start_step=start_step)
   try:
-    while step < total_steps:
-      batch = sharding.global_batch(next(train_iter), mesh)
-      state, metrics = train_fn(state, batch)
-      step += 1
-      if step == start_step + 1:
-        jax.block_until_ready(metrics)
-        logging.info("First step (with compilation) done after %.1f s.",
-                     time.time() - start_time)
-        summary["first_step_seconds"] = round(time.time() - start_time, 1)
-        # Rates exclude the compilation.
-        last_log_time, last_log_step = time.time(), step
-      # Check the previous step while this one runs (no pipeline stall).
-      if previous is not None:
-        _check_finite(previous[1], previous[0], manager)
-      previous = (step, metrics)
-      pending.append(metrics)
-      if profiler is not None:
-        profiler(step)
-
-      stop_now = stop.should_stop(step)
-      do_eval = step % eval_every == 0 or step == total_steps
-      do_save = (stop_now or do_eval or step == total_steps or
-                 (checkpoint_every and step % checkpoint_every == 0))
-      if step % config.log_every_steps == 0 or do_save:
-        _check_finite(metrics, step, manager)
-        previous = None
-        now = time.time()
-        scalars = _mean_metrics(pending)
-        scalars["epoch"] = step / steps_per_epoch
-        if step > last_log_step:  # Not right after the compiling step.
-          steps_per_sec = (step - last_log_step) / max(now - last_log_time,
-                                                       1e-9)
-          scalars.update(
-              steps_per_sec=steps_per_sec,
-              clips_per_sec=steps_per_sec * config.global_batch_size,
-              eta_minutes=(total_steps - step) / steps_per_sec / 60)
-        writer.write_scalars(step, scalars)
-        summary["train_loss"], summary["train_top1"] = (scalars["loss"],
-                                                        scalars["top1"])
-        pending, last_log_time, last_log_step = [], now, step
-      val_metrics = None
-      if do_eval:
-        eval_start = time.time()
-        val_metrics = evaluate(score, state.variables, config, mesh, source)
-        writer.write_scalars(step, val_metrics)
-        last_val = val_metrics
-        logging.info("Validation at step %d: top-1 %.4f (%d views, %.1f s).",
-                     step, val_metrics["val_top1"], val_metrics["val_views"],
-                     time.time() - eval_start)
-        last_log_time += time.time() - eval_start  # Keep steps/s honest.
-      if do_save and saved_step != step:
-        checkpoint.save_training_state(
-            manager, step, variables=state.variables,
-            opt_state=state.opt_state,
-            train_meta={"step": step, "data_step": step,
-                        "epoch": step / steps_per_epoch,
-                        "rng": np.asarray(jax.device_get(state.rng)).tolist()},
-            metadata=_metadata(config, class_names, workdir, step),
-            metrics=({checkpoint.BEST_METRIC: val_metrics["val_top1"]}
-                     if val_metrics else None))
-        saved_step = step
-      if stop_now:
-        logging.warning("Stopped at step %d on request; checkpoint saved in "
-                        "%s.", step, manager.directory)
-        summary["stopped_early"] = True
-        break
-    if previous is not None:
-      _check_finite(previous[1], previous[0], manager)
+    state, step = loop.run(state, batches, start_step, start_time)
   finally:
     manager.wait_until_finished()
-    writer.flush()
-    stop.restore()
-  summary.update(last_val)
-  summary.update(step=step, total_steps=total_steps,
+    loop.writer.flush()
+    loop.stop.restore()
+  summary = loop.summary
+  summary.update(step=step, total_steps=plan.total_steps,
                  seconds=round(time.time() - start_time, 1),
                  devices=jax.device_count(), hosts=jax.process_count())
-  if host == 0:
+  if jax.process_index() == 0:
     (workdir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
   manager.close()
   logging.info("Done: %s", summary)
   return summary
 
 
-def _mean_metrics(pending: list[dict[str, jax.Array]]) -> dict[str, float]:
-  host = jax.device_get(pending)
-  scalars = {k: float(np.mean([m[k] for m in host]))
-             for k in ("loss", "top1", "grad_norm")}
-  scalars["lr"] = float(host[-1]["lr"])
-  return scalars
+def _make_loop(config, plan: Plan, workdir, mesh, source, info, manager, *,
+               model, tx, schedule, start_step: int) -> _Loop:
+  """Compiles nothing yet: jits the steps, opens the writer, logs the run."""
+  host = jax.process_index()
+  writer = metric_writers.create_default_writer(
+      workdir, just_logging=host > 0, asynchronous=True)
+  if start_step == 0:
+    writer.write_hparams(flat_hparams(config))
+  logging.info(
+      "Training %s on %d devices (%d hosts): %d steps (%d per epoch) of %d "
+      "clips, from step %d.", config.model.arch, jax.device_count(),
+      jax.process_count(), plan.total_steps, plan.steps_per_epoch,
+      config.global_batch_size, start_step)
+  profiler = None
+  if config.profile and host == 0:
+    profiler = periodic_actions.Profile(logdir=str(workdir),
+                                        num_profile_steps=5,
+                                        first_profile=start_step + 10)
+  progress = ReportProgress(
+      num_train_steps=plan.total_steps, writer=writer,
+      every_steps=config.log_every_steps, every_secs=None,
+      clips_per_step=config.global_batch_size)
+  return _Loop(
+      config=config, plan=plan, workdir=workdir, mesh=mesh, source=source,
+      class_names=info.class_names, manager=manager, writer=writer,
+      train_fn=make_train_step(mesh, model=model, tx=tx, schedule=schedule,
+                               config=config),
+      score=scorer.make_scorer(config.model, config.data, mesh),
+      progress=progress, stop=StopSignal(manager),
+      summary={"start_step": start_step}, profiler=profiler)
 
 
-def _flat_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
+def flat_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """Scalar config fields as `section.key` (TensorBoard hparams)."""
-  flat = {}
-
-  def visit(prefix, node):
-    for key, value in node.items():
-      name = f"{prefix}{key}"
-      if isinstance(value, ml_collections.ConfigDict):
-        visit(name + ".", value)
-      elif isinstance(value, (int, float, str, bool)):
-        flat[name] = value
-  visit("", config)
-  return flat
+  flat = flax.traverse_util.flatten_dict(config.to_dict(), sep=".")
+  return {k: v for k, v in flat.items()
+          if isinstance(v, (int, float, str, bool))}

@@ -4,7 +4,6 @@ A bad config should fail in a second with one message naming the field, not
 after minutes of compilation with an XLA shape error.
 """
 
-import importlib.util
 import pathlib
 
 from etils import epath
@@ -12,13 +11,11 @@ import ml_collections
 
 from slowfast_jax import config_lib
 from slowfast_jax import models
+from slowfast_jax.data import sources
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 DTYPES = ("float32", "bfloat16")
 INIT_HEADS = ("keep", "reinit")
-# Datasets that need no `data_dir`: the test/bench aid and the demo (whose
-# directory is created on first use).
-FAKE_DATASET = "fake"
 
 
 class ConfigError(ValueError):
@@ -31,6 +28,11 @@ def available_presets() -> list[str]:
                 if not p.stem.startswith("_"))
 
 
+def presets_hint() -> str:
+  return "Presets: " + ", ".join(f"configs/{name}.py"
+                                 for name in available_presets())
+
+
 def check_config_file(path: str) -> None:
   """Fails with the list of presets when `--config` names no file.
 
@@ -39,9 +41,8 @@ def check_config_file(path: str) -> None:
   """
   file_path = path.split(":", 1)[0]
   if file_path and not pathlib.Path(file_path).is_file():
-    raise ConfigError(
-        f"--config={path}: no such config file. Presets: "
-        + ", ".join(f"configs/{name}.py" for name in available_presets()))
+    raise ConfigError(f"--config={path}: no such config file. "
+                      f"{presets_hint()}")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -74,17 +75,18 @@ def validate_model(model: ml_collections.ConfigDict) -> None:
            f"config.model.bn_group_size={model.bn_group_size} must be >= 0.")
 
 
-def validate_batch(config: ml_collections.ConfigDict, *, device_count: int,
-                   process_count: int) -> None:
-  """Checks the global batch against the devices and BatchNorm groups."""
+def validate_batch(config: ml_collections.ConfigDict, *,
+                   device_count: int) -> None:
+  """Checks the global batch against the devices and BatchNorm groups.
+
+  Every host has the same number of devices, so a batch the devices share
+  evenly the hosts share evenly too.
+  """
   batch = config.global_batch_size
   _require(batch > 0, f"config.global_batch_size={batch} must be positive.")
   _require(batch % device_count == 0,
            f"config.global_batch_size={batch} is not divisible by the "
            f"{device_count} devices (every device takes an equal share).")
-  _require(batch % process_count == 0,
-           f"config.global_batch_size={batch} is not divisible by the "
-           f"{process_count} hosts.")
   group = config.model.bn_group_size
   per_device = batch // device_count
   if 0 < group < batch:
@@ -110,7 +112,7 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
   _require(data.train_crop_size == config.model.train_crop_size,
            f"config.data.train_crop_size={data.train_crop_size} differs from "
            f"config.model.train_crop_size={config.model.train_crop_size}.")
-  if data.name == FAKE_DATASET:
+  if data.name in sources.SOURCES:  # No files (e.g. fake data).
     return
   _require(bool(data.data_dir),
            f"config.data.data_dir is not set (dataset {data.name!r}); point "
@@ -157,21 +159,12 @@ def validate_init(config: ml_collections.ConfigDict) -> None:
              "directory.")
 
 
-def validate_config(config: ml_collections.ConfigDict, *, device_count: int,
-                    process_count: int = 1) -> None:
+def validate_config(config: ml_collections.ConfigDict, *,
+                    device_count: int) -> None:
   """All checks; raises `ConfigError` naming the first bad field."""
   validate_model(config.model)
-  validate_batch(config, device_count=device_count,
-                 process_count=process_count)
+  validate_batch(config, device_count=device_count)
   validate_data(config)
   validate_schedule(config)
   validate_init(config)
 
-
-def load_config_file(path: str) -> ml_collections.ConfigDict:
-  """`get_config()` of a config file (for tools and tests)."""
-  check_config_file(path)
-  spec = importlib.util.spec_from_file_location("config_file", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()

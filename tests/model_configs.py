@@ -1,20 +1,10 @@
 """Loading presets and shrinking them to tiny test models."""
 
-import importlib.util
-import pathlib
+from common import load_preset  # bench/common.py
+from common import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 PRESETS = sorted(p.stem for p in (ROOT / "configs").glob("*.py")
                  if not p.stem.startswith(("demo", "_")))
-
-
-def load_preset(name: str):
-  """`configs/NAME.py`'s `get_config()`."""
-  path = ROOT / "configs" / f"{name}.py"
-  spec = importlib.util.spec_from_file_location(f"configs.{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
 
 
 def tiny_model_config(name: str, *, width: int = 8, classes: int = 10,

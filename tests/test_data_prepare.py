@@ -15,6 +15,7 @@ from data_fixtures import prepared  # pylint: disable=unused-import
 from data_fixtures import VAL_VIDEOS
 from data_fixtures import video_tree  # pylint: disable=unused-import
 from data_fixtures import write_counter_video
+from slowfast_jax import class_names
 from slowfast_jax.data import builder
 from slowfast_jax.data import prepare
 from slowfast_jax.data import prepare_worker
@@ -269,3 +270,24 @@ def test_written_frames_equal_decoded_frames(prepared, video_tree):
   assert stored.shape == frames.shape
   # JPEG quality 90 on small frames: close, not equal.
   assert np.abs(stored.astype(int) - frames).mean() < 3
+
+
+def test_class_names_files_have_one_reader(tmp_path, video_tree):
+  text = tmp_path / "classes.txt"
+  text.write_text("\ufeffwalk\n\nrun\n", encoding="utf-8")
+  assert class_names.read_labels_file(text) == ["walk", "run"]
+  mapping = tmp_path / "classes.json"
+  mapping.write_text('{"run": 1, "walk": 0}')
+  assert class_names.read_labels_file(mapping) == ["walk", "run"]
+  assert class_names.kinetics400()[:2] == ["abseiling", "air drumming"]
+  duplicated = tmp_path / "duplicated.txt"
+  duplicated.write_text("walk\nrun\nwalk\n")
+  with pytest.raises(ValueError, match="duplicate class names"):
+    class_names.read_labels_file(duplicated)
+  root, lists = video_tree
+  with pytest.raises(prepare.PrepareError,
+                     match=f"--classes: {duplicated}: duplicate"):
+    prepare.prepare(name="dup", video_dir=root, splits=lists,
+                    data_dir=str(tmp_path / "out"), classes_file=duplicated,
+                    progress=False)
+  assert not (tmp_path / "out").exists()

@@ -116,7 +116,7 @@ def test_nan_on_8_devices_keeps_the_last_good_checkpoint_which_resumes_on_1(
   # (here, the NaN run's last good one, resumed without the injection).
   log = tmp_path / "log.txt"
   overrides = dict(RESUME_RUN, checkpoint_every_steps=1, keep_checkpoints=5,
-                   inject_nan_at_step=3)
+                   **{"data.fake_nan_at_step": 3})
   status = train_configs.run_train(tmp_path, overrides, log_path=log,
                                    devices=8, cache_dir=cache_dir)
   text = log.read_text()

@@ -12,9 +12,8 @@ from slowfast_jax import validate
 import train_configs
 
 
-def check(config, devices=1, processes=1):
-  validate.validate_config(config, device_count=devices,
-                           process_count=processes)
+def check(config, devices=1):
+  validate.validate_config(config, device_count=devices)
 
 
 def test_tiny_config_is_valid():

@@ -20,6 +20,7 @@ def tiny_train_config(*, arch: str = "slowfast", batch: int = 8,
   config.data.name = "fake"
   config.data.fake_train_size = train_size
   config.data.fake_val_size = 8
+  config.data.fake_nan_at_step = 0  # > 0: that step's batch is NaN.
   config.data.test_crop_size = 32
   config.global_batch_size = batch
   config.num_epochs = epochs

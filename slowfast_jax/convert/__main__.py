@@ -19,6 +19,7 @@ import jax
 from ml_collections import config_flags
 
 from slowfast_jax import checkpoint
+from slowfast_jax import class_names as class_names_lib
 from slowfast_jax.convert import formats
 from slowfast_jax.convert import load
 from slowfast_jax.convert import safe_pickle
@@ -45,8 +46,7 @@ _OVERWRITE = flags.DEFINE_bool(
 
 
 def _read_class_names(path: str, num_classes: int) -> list[str]:
-  class_names = [line.strip() for line in epath.Path(path).read_text().splitlines()
-                 if line.strip()]
+  class_names = class_names_lib.read_labels_file(path)
   if len(class_names) != num_classes:
     raise app.UsageError(f"--class-names has {len(class_names)} names; the "
                          f"model has {num_classes} classes.")

@@ -94,19 +94,32 @@ def dataset_info(config, split: str | None = None) -> DatasetInfo:
       short_side=int(metadata.get("short_side", 0)))
 
 
-def host_range(num_examples: int, process_index: int,
-               process_count: int) -> tuple[int, int]:
-  """Contiguous `[start, end)` of a split for one host.
+def _host_split(builder, split: str, process_index: int, process_count: int):
+  """This host's part of `split` (`tfds.even_splits`) and its first index.
 
-  Same rule as `tfds.even_splits`: the first `num_examples % process_count`
-  hosts get one extra example.
+  The first `num_examples % process_count` hosts get one extra example; the
+  index is where the part starts in the whole split.
   """
-  base, extra = divmod(num_examples, process_count)
-  start = process_index * base + min(process_index, extra)
-  return start, start + base + (1 if process_index < extra else 0)
+  parts = tfds.even_splits(split, n=process_count)
+  start = sum(builder.info.splits[part].num_examples
+              for part in parts[:process_index])
+  return parts[process_index], start
+
+
+def host_batch_size(batch_size: int, process_count: int) -> int:
+  """Rows each host feeds per batch (the one divisibility check of batches)."""
+  if batch_size % process_count:
+    raise ValueError(f"batch size {batch_size} is not divisible by the "
+                     f"{process_count} hosts")
+  return batch_size // process_count
 
 
 def _file_instructions(builder, split):
+  """`(filenames, skips, takes)` of a (sub)split's TFRecord files.
+
+  Read by hand, not by `builder.as_dataset`: each epoch reshuffles the file
+  order from (seed, host, epoch), and a resume skips records unparsed.
+  """
   instructions = [fi for fi in builder.info.splits[split].file_instructions
                   if fi.take > 0]
   return ([fi.filename for fi in instructions],
@@ -173,10 +186,7 @@ def make_train_dataset(config, *, process_index: int = 0,
     process_count and crop = `config.data.train_crop_size`.
   """
   data = config.data
-  if config.global_batch_size % process_count:
-    raise ValueError(f"global_batch_size {config.global_batch_size} is not "
-                     f"divisible by {process_count} processes")
-  batch_size = config.global_batch_size // process_count
+  batch_size = host_batch_size(config.global_batch_size, process_count)
   seed = config.seed if seed is None else seed
   builder = _builder(data)
   host_split = tfds.split_for_jax_process(
@@ -250,7 +260,7 @@ def num_eval_batches(num_examples: int, *, num_clips: int, num_crops: int,
                      batch_size: int, process_count: int = 1) -> int:
   """Batches every host yields from `make_eval_dataset`."""
   videos_per_host = math.ceil(num_examples / process_count)
-  per_host_batch = batch_size // process_count
+  per_host_batch = host_batch_size(batch_size, process_count)
   return math.ceil(videos_per_host * num_clips * num_crops / per_host_batch)
 
 
@@ -292,13 +302,12 @@ def make_eval_dataset(config, split: str, *, num_clips: int, num_crops: int,
     `num_eval_batches(...)` batches.
   """
   data = config.data
-  if batch_size % process_count:
-    raise ValueError(f"eval batch_size {batch_size} is not divisible by "
-                     f"{process_count} processes")
-  host_batch = batch_size // process_count
+  host_batch = host_batch_size(batch_size, process_count)
   builder = _builder(data)
   num_examples = builder.info.splits[split].num_examples
-  start, end = host_range(num_examples, process_index, process_count)
+  host_split, start = _host_split(builder, split, process_index,
+                                  process_count)
+  end = start + builder.info.splits[host_split].num_examples
   random_view = _uses_random_view(config, num_clips, num_crops, random_view)
   num_views = num_clips * num_crops
   num_frames = config.model.num_frames
@@ -306,8 +315,7 @@ def make_eval_dataset(config, split: str, *, num_clips: int, num_crops: int,
   fps = builder_lib.stored_fps(builder)
 
   if end > start:
-    filenames, skips, takes = _file_instructions(builder,
-                                                 f"{split}[{start}:{end}]")
+    filenames, skips, takes = _file_instructions(builder, host_split)
     records = _read_files(filenames, tf.constant(skips, tf.int64),
                           tf.constant(takes, tf.int64), cycle_length=1)
   else:

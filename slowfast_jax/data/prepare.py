@@ -21,7 +21,6 @@ Exit status: 0 if every video was written, else the number of skipped videos
 that stops the job (bad list line, unusable arguments), 130 if interrupted.
 """
 
-import argparse
 import collections
 import concurrent.futures
 import dataclasses
@@ -35,8 +34,11 @@ import shutil
 import sys
 import time
 
+from absl import app
+from absl import flags
 import tqdm
 
+from slowfast_jax import class_names as class_names_lib
 from slowfast_jax.data import prepare_worker
 from slowfast_jax.data import video_lists
 
@@ -249,8 +251,12 @@ def prepare(*, name: str, video_dir, splits: dict[str, str], data_dir,
     raise PrepareError(f"--video-dir {video_dir}: not a directory")
   if videos_per_shard < 1 or workers < 0 or not 1 <= jpeg_quality <= 100:
     raise PrepareError("bad --videos-per-shard, --workers or --jpeg-quality")
-  class_names = (video_lists.read_class_names(classes_file)
-                 if classes_file else None)
+  class_names = None
+  if classes_file:
+    try:
+      class_names = class_names_lib.read_labels_file(classes_file)
+    except (OSError, ValueError) as e:
+      raise PrepareError(f"--classes: {e}") from e
   entries = _parse_split_args([f"{k}={v}" for k, v in splits.items()],
                               video_dir)
   class_names, resolved = video_lists.resolve_labels(entries, class_names)
@@ -385,53 +391,60 @@ def _print_summary(summary: Summary) -> None:
           f"{summary.report_path}")
 
 
-class _ArgumentParser(argparse.ArgumentParser):
+def _define_flags() -> None:
+  """The command line's flags (defined only when run as a program)."""
+  flags.DEFINE_string("name", None, "Dataset name.", required=True)
+  flags.DEFINE_string("video-dir", None,
+                      "Folder the list paths are relative to.", required=True)
+  flags.DEFINE_multi_string(
+      "split", None, "SPLIT=LIST|FOLDER: a split from a `path label` list or "
+      "a folder of class sub-folders; repeat per split.", required=True)
+  flags.DEFINE_string("data-dir", None, "TFDS data dir.", required=True)
+  flags.DEFINE_float("fps", 30.0, "Stored frame rate.")
+  flags.DEFINE_integer("short-side", 320,
+                       "Stored short side (0 = keep the source size).")
+  flags.DEFINE_integer("workers", os.cpu_count() or 1,
+                       "Decoding processes (0 = in the main process).")
+  flags.DEFINE_integer("jpeg-quality", 90, "JPEG quality of the frames.")
+  flags.DEFINE_integer("videos-per-shard", 32, "Videos per TFRecord shard.")
+  flags.DEFINE_string("classes", None,
+                      "Class names file, one per line (line i = label i); "
+                      "default: from the lists.")
+  flags.DEFINE_bool("overwrite", False,
+                    "Replace a dataset made with other lists/settings.")
+  flags.DEFINE_bool("no-progress", False, "No progress bar.")
 
-  def error(self, message):
-    self.print_usage(sys.stderr)
-    self.exit(FATAL, f"{self.prog}: error: {message}\n")
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing; unusable flags exit with `FATAL`."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    print(f"FATAL Flags parsing error: {e}\nPass --helpfull to see help on "
+          "flags.", file=sys.stderr)
+    sys.exit(FATAL)
 
 
-def main(argv=None) -> int:
-  parser = _ArgumentParser(
-      prog="python -m slowfast_jax.data.prepare",
-      description="Decode raw videos into a TFDS dataset of JPEG frames.")
-  parser.add_argument("--name", required=True, help="dataset name")
-  parser.add_argument("--video-dir", required=True,
-                      help="folder the list paths are relative to")
-  parser.add_argument("--split", action="append", required=True,
-                      metavar="SPLIT=LIST|FOLDER",
-                      help="a split from a `path label` list or a folder of "
-                      "class sub-folders; repeat per split")
-  parser.add_argument("--data-dir", required=True, help="TFDS data dir")
-  parser.add_argument("--fps", type=float, default=30.0)
-  parser.add_argument("--short-side", type=int, default=320,
-                      help="stored short side (0 = keep the source size)")
-  parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                      help="decoding processes (0 = in the main process)")
-  parser.add_argument("--jpeg-quality", type=int, default=90)
-  parser.add_argument("--videos-per-shard", type=int, default=32)
-  parser.add_argument("--classes",
-                      help="class names file, one per line (line i = label "
-                      "i); default: from the lists")
-  parser.add_argument("--overwrite", action="store_true",
-                      help="replace a dataset made with other lists/settings")
-  parser.add_argument("--no-progress", action="store_true")
-  args = parser.parse_args(argv)
+def main(argv: list[str]) -> int:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}", FATAL)
+  value = lambda name: flags.FLAGS[name].value
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   splits = {}
-  for spec in args.split:
+  for spec in value("split"):
     key = spec.split("=", 1)[0]
     if key in splits:
-      parser.error(f"--split {key} given twice")
+      raise app.UsageError(f"--split {key} given twice", FATAL)
     splits[key] = spec.split("=", 1)[1] if "=" in spec else ""
   try:
     summary = prepare(
-        name=args.name, video_dir=args.video_dir, splits=splits,
-        data_dir=args.data_dir, fps=args.fps, short_side=args.short_side,
-        workers=args.workers, jpeg_quality=args.jpeg_quality,
-        videos_per_shard=args.videos_per_shard, classes_file=args.classes,
-        overwrite=args.overwrite, progress=not args.no_progress)
+        name=value("name"), video_dir=value("video-dir"), splits=splits,
+        data_dir=value("data-dir"), fps=value("fps"),
+        short_side=value("short-side"), workers=value("workers"),
+        jpeg_quality=value("jpeg-quality"),
+        videos_per_shard=value("videos-per-shard"),
+        classes_file=value("classes"), overwrite=value("overwrite"),
+        progress=not value("no-progress"))
   except (PrepareError, video_lists.ListError) as e:
     print(f"error: {e}", file=sys.stderr)
     return FATAL
@@ -444,4 +457,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  _define_flags()
+  app.run(main, flags_parser=_parse_flags)

@@ -23,11 +23,11 @@ A horizontal flip turns "left" into "right": train on it with
 `ensure_demo_dataset(data_dir)` generates and prepares it on first use.
 """
 
-import argparse
 import fractions
 import os
-import sys
 
+from absl import app
+from absl import flags
 import av
 import numpy as np
 from PIL import Image
@@ -170,36 +170,41 @@ def ensure_demo_dataset(data_dir, *, name: str = DEMO_NAME,
   return directory
 
 
-def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(
-      prog="python -m slowfast_jax.data.synthetic",
-      description="Generate the synthetic motion video dataset (mp4 + lists).")
-  parser.add_argument("--out", required=True, help="output folder")
-  parser.add_argument("--videos-per-class", type=int, required=True,
-                      help="training videos per class")
-  parser.add_argument("--val-videos-per-class", type=int, default=None,
-                      help="validation videos per class (default: a quarter "
-                      "of --videos-per-class, at least 1)")
-  parser.add_argument("--height", type=int, default=64)
-  parser.add_argument("--width", type=int, default=80)
-  parser.add_argument("--seconds", type=float, default=2.0)
-  parser.add_argument("--fps", type=float, default=30.0)
-  parser.add_argument("--seed", type=int, default=0)
-  args = parser.parse_args(argv)
-  if args.height % 2 or args.width % 2:
-    parser.error("--height and --width must be even (H.264 yuv420p)")
-  val = args.val_videos_per_class
+def _define_flags() -> None:
+  """The command line's flags (defined only when run as a program)."""
+  flags.DEFINE_string("out", None, "Output folder.", required=True)
+  flags.DEFINE_integer("videos-per-class", None, "Training videos per class.",
+                       required=True)
+  flags.DEFINE_integer("val-videos-per-class", None,
+                       "Validation videos per class (default: a quarter of "
+                       "--videos-per-class, at least 1).")
+  flags.DEFINE_integer("height", 64, "Frame height (even).")
+  flags.DEFINE_integer("width", 80, "Frame width (even).")
+  flags.DEFINE_float("seconds", 2.0, "Length of each video.")
+  flags.DEFINE_float("fps", 30.0, "Frame rate.")
+  flags.DEFINE_integer("seed", 0, "Random seed.")
+
+
+def main(argv: list[str]) -> int:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  value = lambda name: flags.FLAGS[name].value
+  if value("height") % 2 or value("width") % 2:
+    raise app.UsageError("--height and --width must be even (H.264 yuv420p)")
+  videos_per_class = value("videos-per-class")
+  val = value("val-videos-per-class")
   if val is None:
-    val = max(1, args.videos_per_class // 4)
-  lists = generate(args.out, videos_per_class=args.videos_per_class,
-                   val_videos_per_class=val, height=args.height,
-                   width=args.width, seconds=args.seconds, fps=args.fps,
-                   seed=args.seed)
-  total = (args.videos_per_class + val) * len(CLASS_NAMES)
-  print(f"Wrote {total} videos ({len(CLASS_NAMES)} classes) to {args.out}; "
-        f"lists: {', '.join(lists.values())}")
+    val = max(1, videos_per_class // 4)
+  lists = generate(value("out"), videos_per_class=videos_per_class,
+                   val_videos_per_class=val, height=value("height"),
+                   width=value("width"), seconds=value("seconds"),
+                   fps=value("fps"), seed=value("seed"))
+  total = (videos_per_class + val) * len(CLASS_NAMES)
+  print(f"Wrote {total} videos ({len(CLASS_NAMES)} classes) to "
+        f"{value('out')}; lists: {', '.join(lists.values())}")
   return 0
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  _define_flags()
+  app.run(main)

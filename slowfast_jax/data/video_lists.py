@@ -26,7 +26,7 @@ _INT = re.compile(r"^[+-]?\d+$")
 
 
 class ListError(ValueError):
-  """A bad line in a split list (or a bad class file)."""
+  """A bad line in a split list."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,15 +110,6 @@ def scan_class_folders(folder, video_dir) -> list[Entry]:
           path = os.path.join(root, file)
           entries.append(Entry(os.path.relpath(path, base), name, path))
   return entries
-
-
-def read_class_names(path) -> list[str]:
-  """A class file: one class name per line, line i is label i."""
-  with open(path, encoding="utf-8-sig") as f:
-    names = [line.strip() for line in f if line.strip()]
-  if len(set(names)) != len(names):
-    raise ListError(f"{path}: duplicate class names")
-  return names
 
 
 def resolve_labels(

@@ -1,10 +1,10 @@
-"""Lets tests import pytorchvideo without torchvision.
+"""Lets tests and benchmarks import pytorchvideo without torchvision.
 
 pytorchvideo imports `torchvision.ops.RoIAlign` at module import time (for its
 detection head), but torchvision is not installed in this environment and no
-test here builds a detection head. `install_torchvision_stub()` puts a minimal
-`torchvision` / `torchvision.ops` into `sys.modules` when the real one is
-missing; the stub's `RoIAlign` raises if anything tries to use it.
+test or benchmark here builds a detection head. `install_torchvision_stub()`
+puts a minimal `torchvision` / `torchvision.ops` into `sys.modules` when the
+real one is missing; the stub's `RoIAlign` raises if anything tries to use it.
 """
 
 import importlib.util

@@ -1,0 +1,55 @@
+"""Where training and validation batches come from, by `config.data.name`.
+
+`get(config)` returns a `Source`: `"fake"` (`slowfast_jax.fake_data`, random
+clips in memory, for tests and benchmarks) or, for any other name, the
+prepared TFDS dataset of that name (`slowfast_jax.data.pipeline`). Every
+source yields host-local numpy batches of the pipeline's formats.
+"""
+
+import dataclasses
+from typing import Any, Callable, Iterator
+
+import ml_collections
+
+Batches = Iterator[dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+  """A data source's three functions (arguments as in `data.pipeline`).
+
+  Attributes:
+    dataset_info: `(config, split=None) -> pipeline.DatasetInfo`.
+    make_train_dataset: `(config, *, process_index, process_count,
+      start_step) -> ` endless numpy batches `{"video", "label"}`.
+    make_eval_dataset: `(config, split, *, num_clips, num_crops, batch_size,
+      process_index, process_count) -> ` finite numpy batches with `mask`.
+  """
+  dataset_info: Callable[..., Any]
+  make_train_dataset: Callable[..., Batches]
+  make_eval_dataset: Callable[..., Batches]
+
+
+def _fake() -> Source:
+  from slowfast_jax import fake_data  # pylint: disable=g-import-not-at-top
+  return Source(fake_data.dataset_info, fake_data.make_train_dataset,
+                fake_data.make_eval_dataset)
+
+
+def _prepared() -> Source:
+  from slowfast_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  return Source(
+      pipeline.dataset_info,
+      lambda *args, **kwargs: pipeline.make_train_dataset(
+          *args, **kwargs).as_numpy_iterator(),
+      lambda *args, **kwargs: pipeline.make_eval_dataset(
+          *args, **kwargs).as_numpy_iterator())
+
+
+# Sources by `config.data.name`; any other name is a prepared dataset.
+SOURCES = {"fake": _fake}
+
+
+def get(config: ml_collections.ConfigDict) -> Source:
+  """The source `config.data.name` selects (see the module docstring)."""
+  return SOURCES.get(config.data.name, _prepared)()
