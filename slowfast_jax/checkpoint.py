@@ -13,10 +13,21 @@ Training (`training_manager`, `save_training_state`) adds two items per step:
 `restore_variables` reads only `variables` and `metadata`, so it works on any
 of these directories (evaluation and fine-tuning restore a training
 checkpoint that way).
+
+A directory that cannot be used (missing, no steps, a file cut short or
+overwritten, a saved tree that differs from the requested one) raises
+`CheckpointError`, whose one-line message names the path and the fix; the
+entry points print it without a traceback. Any other error is a bug and keeps
+its traceback.
 """
 
-from typing import Any
+import contextlib
+import json
+import logging
+import re
+from typing import Any, Iterator
 
+from absl import logging as absl_logging
 from etils import epath
 import jax
 import orbax.checkpoint as ocp
@@ -29,6 +40,36 @@ TRAIN_META = "train_meta"
 BEST_METRIC = "val_top1"
 # Where train.py keeps its checkpoints inside the work directory.
 WORKDIR_SUBDIR = "checkpoints"
+# TensorStore starts its errors with a status; these say a file could not be
+# read as it was written (cut short, overwritten, deleted).
+_DAMAGE_STATUSES = ("DATA_LOSS", "OUT_OF_RANGE", "FAILED_PRECONDITION",
+                    "NOT_FOUND")
+_STORED_FILE = re.compile(r'(?: in OCDBT database at)? local file "([^"]+)"')
+_SHAPE_MISMATCH = re.compile(
+    r"Requested shape: (\(.*?\)) is not compatible with the stored shape: "
+    r"(\(.*?\))")
+_TREE_MISMATCH = "tree structures do not match"
+
+
+class CheckpointError(ValueError):
+  """A checkpoint that cannot be used as asked; the message says why and how.
+
+  One line naming the directory or file and the fix (`train.py`, `eval.py`,
+  `predict` and the converter print it as `error: <message>`).
+  """
+
+
+class _QuietLibraries(logging.Filter):
+  """Drops INFO chatter of orbax and TensorStore (kept: warnings, errors)."""
+
+  def filter(self, record):
+    return record.levelno >= logging.WARNING or not any(
+        name in record.pathname for name in ("orbax", "tensorstore"))
+
+
+def quiet_library_logs() -> None:
+  """Keeps orbax's and TensorStore's INFO lines out of absl's log (stderr)."""
+  absl_logging.get_absl_handler().addFilter(_QuietLibraries())
 
 
 def _manager(directory: epath.PathLike, create: bool = False
@@ -75,6 +116,128 @@ def save_variables(directory: epath.PathLike, variables: dict[str, Any], *,
     manager.wait_until_finished()
 
 
+def _causes(error: BaseException | None) -> Iterator[BaseException]:
+  while error is not None:
+    yield error
+    error = error.__cause__ or error.__context__
+
+
+def _first_line(error: BaseException) -> str:
+  lines = str(error).strip().splitlines()
+  return lines[0] if lines else type(error).__name__
+
+
+def _damage(error: BaseException) -> tuple[str, str | None] | None:
+  """`(reason, file or None)` if `error` says a stored file is unreadable."""
+  for cause in _causes(error):
+    if isinstance(cause, json.JSONDecodeError):
+      return f"invalid JSON: {cause.msg}, char {cause.pos}", None
+    if isinstance(cause, FileNotFoundError):
+      return "a file is missing", cause.filename
+    text = _first_line(cause)
+    if isinstance(cause, ValueError) and text.startswith(_DAMAGE_STATUSES):
+      found = _STORED_FILE.search(text)
+      reason = _STORED_FILE.sub("", text)[:160]
+      return reason, found.group(1).rstrip("/") if found else None
+  return None
+
+
+def _mismatch(error: BaseException) -> str | None:
+  """What differs, if `error` is orbax refusing a tree unlike the saved one."""
+  for cause in _causes(error):
+    text = str(cause)
+    shapes = _SHAPE_MISMATCH.search(text)
+    if shapes:
+      return (f"an array of shape {shapes.group(2)} where the config needs "
+              f"{shapes.group(1)}")
+    if _TREE_MISMATCH in text:
+      return "another tree structure than the config builds"
+  return None
+
+
+@contextlib.contextmanager
+def _explained(item_dir: epath.Path, damaged_fix: str,
+               mismatch_fix: str | None = None) -> Iterator[None]:
+  """Re-raises a damaged file (or a mismatch) under `item_dir` as CheckpointError."""
+  try:
+    yield
+  except CheckpointError:
+    raise
+  except Exception as error:  # Re-raised unless recognized below.
+    damage = _damage(error)
+    if damage is not None:
+      reason, path = damage
+      raise CheckpointError(
+          f"{path or item_dir}: the checkpoint is damaged ({reason}); "
+          f"{damaged_fix}") from error
+    what = _mismatch(error) if mismatch_fix else None
+    if what is not None:
+      raise CheckpointError(f"{item_dir} holds {what}; {mismatch_fix}") from error
+    raise
+
+
+def all_steps(directory: epath.PathLike) -> list[int]:
+  """The committed steps of a checkpoint directory (none if it is missing)."""
+  directory = epath.Path(directory)
+  if not directory.is_dir():
+    return []
+  with _manager(directory) as manager:
+    return sorted(manager.all_steps())
+
+
+def find_step(directory: epath.PathLike, step: int | None = None
+              ) -> tuple[epath.Path, int]:
+  """`(checkpoint directory, step)`: `step`, or the latest, of `directory`.
+
+  `directory` is a checkpoint directory (step subdirectories) or a training
+  work directory (its `checkpoints/` is used).
+
+  Raises:
+    CheckpointError: no such directory or step.
+  """
+  directory = epath.Path(directory)
+  if (directory / WORKDIR_SUBDIR).is_dir():  # A train.py work directory.
+    directory = directory / WORKDIR_SUBDIR
+  if not directory.is_dir():
+    raise CheckpointError(
+        f"{directory} does not exist; give a checkpoint directory (the "
+        "converter's --output) or a train.py --workdir.")
+  steps = all_steps(directory)
+  if not steps:
+    raise CheckpointError(
+        f"No checkpoint steps in {directory} (expected {directory}/<step>/"
+        f"{VARIABLES}); give the converter's --output or a train.py --workdir "
+        "that has saved a step.")
+  if step is None:
+    return directory, steps[-1]
+  if step not in steps:
+    raise CheckpointError(f"{directory} has no step {step}; its steps are "
+                          f"{', '.join(map(str, steps))}.")
+  return directory, step
+
+
+def _another_step_fix(directory: epath.Path, step: int) -> str:
+  others = [s for s in all_steps(directory) if s != step]
+  rerun = "re-run the training or conversion that wrote it"
+  if not others:
+    return f"{rerun}."
+  steps = "steps " if len(others) > 1 else "step "
+  return (f"read another step (--step N; {directory} also has {steps}"
+          f"{', '.join(map(str, others))}) or {rerun}.")
+
+
+def read_metadata(directory: epath.PathLike, step: int) -> dict[str, Any]:
+  """The JSON metadata of `step` of a checkpoint directory ({} if none)."""
+  directory = epath.Path(directory)
+  if not (directory / str(step) / METADATA).exists():
+    return {}
+  with _manager(directory) as manager, _explained(
+      directory / str(step) / METADATA, _another_step_fix(directory, step)):
+    restored = manager.restore(step, args=ocp.args.Composite(
+        **{METADATA: ocp.args.JsonRestore()}))
+  return dict(restored[METADATA])
+
+
 def restore_variables(directory: epath.PathLike, *, step: int | None = None
                       ) -> tuple[dict[str, Any], dict[str, Any]]:
   """Reads `(variables, metadata)` of `step` (default: the latest step).
@@ -82,24 +245,18 @@ def restore_variables(directory: epath.PathLike, *, step: int | None = None
   `directory` is a checkpoint directory (step subdirectories) or a training
   work directory (its `checkpoints/` is used). Returns `metadata = {}` when
   the step has none.
+
+  Raises:
+    CheckpointError: no such directory or step, or a damaged file.
   """
-  directory = epath.Path(directory)
-  if (directory / WORKDIR_SUBDIR).is_dir():  # A train.py work directory.
-    directory = directory / WORKDIR_SUBDIR
-  with _manager(directory) as manager:
-    if step is None:
-      step = manager.latest_step()
-      if step is None:
-        raise FileNotFoundError(f"No checkpoint steps in {directory}.")
+  directory, step = find_step(directory, step)
+  metadata = read_metadata(directory, step)
+  with _manager(directory) as manager, _explained(
+      directory / str(step) / VARIABLES, _another_step_fix(directory, step)):
     target = _local_target(manager.item_metadata(step)[VARIABLES])
-    items = {VARIABLES: ocp.args.StandardRestore(target)}
-    has_metadata = (directory / str(step) / METADATA).exists()
-    if has_metadata:
-      items[METADATA] = ocp.args.JsonRestore()
-    restored = manager.restore(step, args=ocp.args.Composite(**items))
-  variables = dict(restored[VARIABLES])
-  metadata = dict(restored[METADATA]) if has_metadata else {}
-  return variables, metadata
+    restored = manager.restore(step, args=ocp.args.Composite(
+        **{VARIABLES: ocp.args.StandardRestore(target)}))
+  return dict(restored[VARIABLES]), metadata
 
 
 def training_manager(directory: epath.PathLike, *, keep_last: int,
@@ -149,11 +306,27 @@ def restore_training_state(manager: ocp.CheckpointManager, step: int, *,
     variables, opt_state: targets with the wanted structure, e.g. trees of
       `jax.ShapeDtypeStruct` with shardings on the current mesh; the arrays
       come back with those shardings, whatever devices saved them.
+
+  Raises:
+    CheckpointError: a damaged file, or a saved tree unlike the targets.
   """
   args = ocp.args.Composite(**{
       VARIABLES: ocp.args.StandardRestore(variables),
       OPT_STATE: ocp.args.StandardRestore(opt_state),
       TRAIN_META: ocp.args.JsonRestore(),
   })
-  restored = manager.restore(step, args=args)
+  directory = epath.Path(manager.directory)
+  with _explained(directory / str(step), _resume_fix(manager, step),
+                  "resume with the config this run was trained with, or "
+                  "train this config in another --workdir."):
+    restored = manager.restore(step, args=args)
   return restored[VARIABLES], restored[OPT_STATE], dict(restored[TRAIN_META])
+
+
+def _resume_fix(manager: ocp.CheckpointManager, step: int) -> str:
+  step_dir = epath.Path(manager.directory) / str(step)
+  earlier = [s for s in manager.all_steps() if s < step]
+  if earlier:
+    return (f"move {step_dir} out of {manager.directory} to resume from step "
+            f"{max(earlier)}, or train in another --workdir.")
+  return f"move {step_dir} away to start again, or train in another --workdir."
