@@ -16,21 +16,21 @@ checkpoint that way).
 
 A directory that cannot be used (missing, no steps, a file cut short or
 overwritten, a saved tree that differs from the requested one) raises
-`CheckpointError`, whose one-line message names the path and the fix; the
-entry points print it without a traceback. Any other error is a bug and keeps
-its traceback.
+`CheckpointError` (`checkpoint_errors`), whose one-line message names the
+path and the fix; the entry points print it without a traceback. Any other
+error is a bug and keeps its traceback.
 """
 
-import contextlib
-import json
 import logging
-import re
-from typing import Any, Iterator
+from typing import Any
 
 from absl import logging as absl_logging
 from etils import epath
 import jax
 import orbax.checkpoint as ocp
+
+from slowfast_jax import checkpoint_errors
+from slowfast_jax.checkpoint_errors import CheckpointError  # Re-exported.
 
 VARIABLES = "variables"
 METADATA = "metadata"
@@ -40,25 +40,6 @@ TRAIN_META = "train_meta"
 BEST_METRIC = "val_top1"
 # Where train.py keeps its checkpoints inside the work directory.
 WORKDIR_SUBDIR = "checkpoints"
-# TensorStore starts its errors with a status; these say a file could not be
-# read as it was written (cut short, overwritten, deleted).
-_DAMAGE_STATUSES = ("DATA_LOSS", "OUT_OF_RANGE", "FAILED_PRECONDITION",
-                    "NOT_FOUND")
-_STORED_FILE = re.compile(r'(?: in OCDBT database at)? local file "([^"]+)"')
-_SHAPE_MISMATCH = re.compile(
-    r"Requested shape: (\(.*?\)) is not compatible with the stored shape: "
-    r"(\(.*?\))")
-_TREE_MISMATCH = "tree structures do not match"
-
-
-class CheckpointError(ValueError):
-  """A checkpoint that cannot be used as asked; the message says why and how.
-
-  One line naming the directory or file and the fix (`train.py`, `eval.py`,
-  `predict` and the converter print it as `error: <message>`).
-  """
-
-
 class _QuietLibraries(logging.Filter):
   """Drops INFO chatter of orbax and TensorStore (kept: warnings, errors)."""
 
@@ -116,66 +97,6 @@ def save_variables(directory: epath.PathLike, variables: dict[str, Any], *,
     manager.wait_until_finished()
 
 
-def _causes(error: BaseException | None) -> Iterator[BaseException]:
-  while error is not None:
-    yield error
-    error = error.__cause__ or error.__context__
-
-
-def _first_line(error: BaseException) -> str:
-  lines = str(error).strip().splitlines()
-  return lines[0] if lines else type(error).__name__
-
-
-def _damage(error: BaseException) -> tuple[str, str | None] | None:
-  """`(reason, file or None)` if `error` says a stored file is unreadable."""
-  for cause in _causes(error):
-    if isinstance(cause, json.JSONDecodeError):
-      return f"invalid JSON: {cause.msg}, char {cause.pos}", None
-    if isinstance(cause, FileNotFoundError):
-      return "a file is missing", cause.filename
-    text = _first_line(cause)
-    if isinstance(cause, ValueError) and text.startswith(_DAMAGE_STATUSES):
-      found = _STORED_FILE.search(text)
-      reason = _STORED_FILE.sub("", text)[:160]
-      return reason, found.group(1).rstrip("/") if found else None
-  return None
-
-
-def _mismatch(error: BaseException) -> str | None:
-  """What differs, if `error` is orbax refusing a tree unlike the saved one."""
-  for cause in _causes(error):
-    text = str(cause)
-    shapes = _SHAPE_MISMATCH.search(text)
-    if shapes:
-      return (f"an array of shape {shapes.group(2)} where the config needs "
-              f"{shapes.group(1)}")
-    if _TREE_MISMATCH in text:
-      return "another tree structure than the config builds"
-  return None
-
-
-@contextlib.contextmanager
-def _explained(item_dir: epath.Path, damaged_fix: str,
-               mismatch_fix: str | None = None) -> Iterator[None]:
-  """Re-raises a damaged file (or a mismatch) under `item_dir` as CheckpointError."""
-  try:
-    yield
-  except CheckpointError:
-    raise
-  except Exception as error:  # Re-raised unless recognized below.
-    damage = _damage(error)
-    if damage is not None:
-      reason, path = damage
-      raise CheckpointError(
-          f"{path or item_dir}: the checkpoint is damaged ({reason}); "
-          f"{damaged_fix}") from error
-    what = _mismatch(error) if mismatch_fix else None
-    if what is not None:
-      raise CheckpointError(f"{item_dir} holds {what}; {mismatch_fix}") from error
-    raise
-
-
 def all_steps(directory: epath.PathLike) -> list[int]:
   """The committed steps of a checkpoint directory (none if it is missing)."""
   directory = epath.Path(directory)
@@ -231,7 +152,7 @@ def read_metadata(directory: epath.PathLike, step: int) -> dict[str, Any]:
   directory = epath.Path(directory)
   if not (directory / str(step) / METADATA).exists():
     return {}
-  with _manager(directory) as manager, _explained(
+  with _manager(directory) as manager, checkpoint_errors.explained(
       directory / str(step) / METADATA, _another_step_fix(directory, step)):
     restored = manager.restore(step, args=ocp.args.Composite(
         **{METADATA: ocp.args.JsonRestore()}))
@@ -251,7 +172,7 @@ def restore_variables(directory: epath.PathLike, *, step: int | None = None
   """
   directory, step = find_step(directory, step)
   metadata = read_metadata(directory, step)
-  with _manager(directory) as manager, _explained(
+  with _manager(directory) as manager, checkpoint_errors.explained(
       directory / str(step) / VARIABLES, _another_step_fix(directory, step)):
     target = _local_target(manager.item_metadata(step)[VARIABLES])
     restored = manager.restore(step, args=ocp.args.Composite(
@@ -315,10 +236,11 @@ def restore_training_state(manager: ocp.CheckpointManager, step: int, *,
       OPT_STATE: ocp.args.StandardRestore(opt_state),
       TRAIN_META: ocp.args.JsonRestore(),
   })
-  directory = epath.Path(manager.directory)
-  with _explained(directory / str(step), _resume_fix(manager, step),
-                  "resume with the config this run was trained with, or "
-                  "train this config in another --workdir."):
+  step_dir = epath.Path(manager.directory) / str(step)
+  with checkpoint_errors.explained(
+      step_dir, _resume_fix(manager, step),
+      mismatch_fix="resume with the config this run was trained with, or "
+      "train this config in another --workdir."):
     restored = manager.restore(step, args=args)
   return restored[VARIABLES], restored[OPT_STATE], dict(restored[TRAIN_META])
 
