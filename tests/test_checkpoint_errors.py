@@ -213,6 +213,18 @@ def test_eval_without_config_uses_the_trained_config(trained, tmp_path,
   assert _tree_digest(trained) == before
 
 
+def test_predict_without_config_uses_the_trained_config(trained, video_tree,
+                                                        cache_dir):
+  video = pathlib.Path(video_tree[0]) / "val" / "b1.mp4"
+  result = _run([sys.executable, "-m", "slowfast_jax.predict", "--checkpoint",
+                 trained, "--json", video], cache_dir=cache_dir)
+  assert result.returncode == 0, result.stderr[-3000:]
+  record = json.loads(result.stdout.strip().splitlines()[-1])
+  # The stored model's 3 classes, named as in the training dataset.
+  assert record["video"] == str(video)
+  assert sorted(t["class"] for t in record["top"]) == ["a", "b", "c"]
+
+
 @refs.requires_references
 def test_eval_without_config_uses_the_converted_model(prepared, tmp_path,
                                                       cache_dir):
