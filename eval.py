@@ -1,7 +1,13 @@
 r"""Multi-view testing of a trained or converted checkpoint.
 
-  python eval.py --config configs/slowfast_8x8_r50.py --checkpoint DIR \
-      --config.data.data_dir=DATA [--split val] [--output OUT] [--plots]
+  python eval.py --checkpoint WORKDIR [--split val] [--output OUT] [--plots]
+  python eval.py --checkpoint CONVERTED --config.data.data_dir=DATA
+  python eval.py --checkpoint DIR --config configs/slowfast_8x8_r50.py \
+      --config.data.data_dir=DATA
+
+The config stored with the checkpoint is used (a converted checkpoint's: its
+preset with the stored model); `--config.FIELD=VALUE` overrides its fields,
+and `--config FILE` replaces it with a config of the same model.
 
 Every view (`config.eval.num_clips` × `config.eval.num_crops`, release: 10 × 3)
 of every video of the split is scored; scores are summed per video
@@ -15,16 +21,21 @@ reads its share of the split; process 0 writes the results.
 """
 
 import json
+import sys
 
 from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from slowfast_jax import stored_config
+
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Config file (configs/NAME.py).", lock_config=True)
+    "config", stored_config.PATH, stored_config.FLAG_HELP, lock_config=True)
 _CHECKPOINT = flags.DEFINE_string(
     "checkpoint", None, "Checkpoint directory: a converted one, or a training "
-    "run's workdir or `workdir/checkpoints` (the latest step is used).")
+    "run's workdir or `workdir/checkpoints`.")
+_STEP = flags.DEFINE_integer("step", None,
+                             "Checkpoint step (default: the latest).")
 _SPLIT = flags.DEFINE_string("split", None,
                              "Split to test (default: config.data.test_split).")
 _OUTPUT = flags.DEFINE_string("output", None,
@@ -33,27 +44,41 @@ _PLOTS = flags.DEFINE_bool("plots", False,
                            "Also write confusion-matrix and per-class PNGs.")
 _JAX_DISTRIBUTED = flags.DEFINE_bool(
     "jax_distributed", False, "Call jax.distributed.initialize() (pods).")
-flags.mark_flags_as_required(["config", "checkpoint"])
+flags.mark_flags_as_required(["checkpoint"])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   # Imported here so `--help` and flag errors are instant.
-  import jax  # pylint: disable=g-import-not-at-top
   from slowfast_jax import checkpoint  # pylint: disable=g-import-not-at-top
+  from slowfast_jax import validate  # pylint: disable=g-import-not-at-top
+  checkpoint.quiet_library_logs()
+  try:
+    evaluate()
+  except (checkpoint.CheckpointError, validate.ConfigError) as e:
+    print(f"error: {e}", file=sys.stderr)  # One line: what and how to fix it.
+    sys.exit(1)
+
+
+def evaluate():
+  """Tests `--checkpoint` and writes (and prints) the results."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from slowfast_jax import checkpoint_config  # pylint: disable=g-import-not-at-top
   from slowfast_jax import class_names as class_names_lib  # pylint: disable=g-import-not-at-top
   from slowfast_jax import sharding  # pylint: disable=g-import-not-at-top
+  from slowfast_jax import validate  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import pipeline  # pylint: disable=g-import-not-at-top
   from slowfast_jax.evaluation import evaluator  # pylint: disable=g-import-not-at-top
   from slowfast_jax.evaluation import plots  # pylint: disable=g-import-not-at-top
   from slowfast_jax.evaluation import scorer  # pylint: disable=g-import-not-at-top
 
   sharding.initialize_distributed(auto=_JAX_DISTRIBUTED.value)
-  config = _CONFIG.value
-  split = _SPLIT.value or config.data.test_split
-  variables, metadata = checkpoint.restore_variables(_CHECKPOINT.value)
+  config, variables, metadata = checkpoint_config.restore_for_inference(
+      _CHECKPOINT.value, flags.FLAGS["config"], _STEP.value)
   evaluator.check_num_classes(variables, config.model, _CHECKPOINT.value)
+  validate.validate_eval_data(config)
+  split = _SPLIT.value or config.data.test_split
   info = pipeline.dataset_info(config, split)
   num_clips, num_crops = config.eval.num_clips, config.eval.num_crops
   batches = pipeline.make_eval_dataset(

@@ -11,7 +11,6 @@ with the same `--workdir` resumes from its latest checkpoint. Several hosts:
 variables JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID).
 """
 
-import logging as logging_lib
 import sys
 
 from absl import app
@@ -61,20 +60,13 @@ def _parse_flags(argv: list[str]) -> list[str]:
   return argv
 
 
-class _QuietLibraries(logging_lib.Filter):
-  """Drops INFO chatter of orbax and TensorStore (kept: warnings, errors)."""
-
-  def filter(self, record):
-    return record.levelno >= logging_lib.WARNING or not any(
-        name in record.pathname for name in ("orbax", "tensorstore"))
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  logging.get_absl_handler().addFilter(_QuietLibraries())
   # Imported here so `--help` and flag errors are instant.
+  from slowfast_jax import checkpoint  # pylint: disable=g-import-not-at-top
   from slowfast_jax import sharding  # pylint: disable=g-import-not-at-top
+  checkpoint.quiet_library_logs()
   sharding.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
                                   _PROCESS_ID.value,
                                   auto=_JAX_DISTRIBUTED.value)
@@ -82,6 +74,9 @@ def main(argv):
   from slowfast_jax import validate  # pylint: disable=g-import-not-at-top
   try:
     train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except checkpoint.CheckpointError as e:  # One line: what and how to fix it.
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
   except validate.ConfigError as e:
     logging.error("Invalid config: %s", e)
     print(f"Invalid config: {e}", file=sys.stderr)

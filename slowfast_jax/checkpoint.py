@@ -13,13 +13,24 @@ Training (`training_manager`, `save_training_state`) adds two items per step:
 `restore_variables` reads only `variables` and `metadata`, so it works on any
 of these directories (evaluation and fine-tuning restore a training
 checkpoint that way).
+
+A directory that cannot be used (missing, no steps, a file cut short or
+overwritten, a saved tree that differs from the requested one) raises
+`CheckpointError` (`checkpoint_errors`), whose one-line message names the
+path and the fix; the entry points print it without a traceback. Any other
+error is a bug and keeps its traceback.
 """
 
+import logging
 from typing import Any
 
+from absl import logging as absl_logging
 from etils import epath
 import jax
 import orbax.checkpoint as ocp
+
+from slowfast_jax import checkpoint_errors
+from slowfast_jax.checkpoint_errors import CheckpointError  # Re-exported.
 
 VARIABLES = "variables"
 METADATA = "metadata"
@@ -29,6 +40,17 @@ TRAIN_META = "train_meta"
 BEST_METRIC = "val_top1"
 # Where train.py keeps its checkpoints inside the work directory.
 WORKDIR_SUBDIR = "checkpoints"
+class _QuietLibraries(logging.Filter):
+  """Drops INFO chatter of orbax and TensorStore (kept: warnings, errors)."""
+
+  def filter(self, record):
+    return record.levelno >= logging.WARNING or not any(
+        name in record.pathname for name in ("orbax", "tensorstore"))
+
+
+def quiet_library_logs() -> None:
+  """Keeps orbax's and TensorStore's INFO lines out of absl's log (stderr)."""
+  absl_logging.get_absl_handler().addFilter(_QuietLibraries())
 
 
 def _manager(directory: epath.PathLike, create: bool = False
@@ -75,6 +97,68 @@ def save_variables(directory: epath.PathLike, variables: dict[str, Any], *,
     manager.wait_until_finished()
 
 
+def all_steps(directory: epath.PathLike) -> list[int]:
+  """The committed steps of a checkpoint directory (none if it is missing)."""
+  directory = epath.Path(directory)
+  if not directory.is_dir():
+    return []
+  with _manager(directory) as manager:
+    return sorted(manager.all_steps())
+
+
+def find_step(directory: epath.PathLike, step: int | None = None
+              ) -> tuple[epath.Path, int]:
+  """`(checkpoint directory, step)`: `step`, or the latest, of `directory`.
+
+  `directory` is a checkpoint directory (step subdirectories) or a training
+  work directory (its `checkpoints/` is used).
+
+  Raises:
+    CheckpointError: no such directory or step.
+  """
+  directory = epath.Path(directory)
+  if (directory / WORKDIR_SUBDIR).is_dir():  # A train.py work directory.
+    directory = directory / WORKDIR_SUBDIR
+  if not directory.is_dir():
+    raise CheckpointError(
+        f"{directory} does not exist; give a checkpoint directory (the "
+        "converter's --output) or a train.py --workdir.")
+  steps = all_steps(directory)
+  if not steps:
+    raise CheckpointError(
+        f"No checkpoint steps in {directory} (expected {directory}/<step>/"
+        f"{VARIABLES}); give the converter's --output or a train.py --workdir "
+        "that has saved a step.")
+  if step is None:
+    return directory, steps[-1]
+  if step not in steps:
+    raise CheckpointError(f"{directory} has no step {step}; its steps are "
+                          f"{', '.join(map(str, steps))}.")
+  return directory, step
+
+
+def _another_step_fix(directory: epath.Path, step: int) -> str:
+  others = [s for s in all_steps(directory) if s != step]
+  rerun = "re-run the training or conversion that wrote it"
+  if not others:
+    return f"{rerun}."
+  steps = "steps " if len(others) > 1 else "step "
+  return (f"read another step (--step N; {directory} also has {steps}"
+          f"{', '.join(map(str, others))}) or {rerun}.")
+
+
+def read_metadata(directory: epath.PathLike, step: int) -> dict[str, Any]:
+  """The JSON metadata of `step` of a checkpoint directory ({} if none)."""
+  directory = epath.Path(directory)
+  if not (directory / str(step) / METADATA).exists():
+    return {}
+  with _manager(directory) as manager, checkpoint_errors.explained(
+      directory / str(step) / METADATA, _another_step_fix(directory, step)):
+    restored = manager.restore(step, args=ocp.args.Composite(
+        **{METADATA: ocp.args.JsonRestore()}))
+  return dict(restored[METADATA])
+
+
 def restore_variables(directory: epath.PathLike, *, step: int | None = None
                       ) -> tuple[dict[str, Any], dict[str, Any]]:
   """Reads `(variables, metadata)` of `step` (default: the latest step).
@@ -82,24 +166,18 @@ def restore_variables(directory: epath.PathLike, *, step: int | None = None
   `directory` is a checkpoint directory (step subdirectories) or a training
   work directory (its `checkpoints/` is used). Returns `metadata = {}` when
   the step has none.
+
+  Raises:
+    CheckpointError: no such directory or step, or a damaged file.
   """
-  directory = epath.Path(directory)
-  if (directory / WORKDIR_SUBDIR).is_dir():  # A train.py work directory.
-    directory = directory / WORKDIR_SUBDIR
-  with _manager(directory) as manager:
-    if step is None:
-      step = manager.latest_step()
-      if step is None:
-        raise FileNotFoundError(f"No checkpoint steps in {directory}.")
+  directory, step = find_step(directory, step)
+  metadata = read_metadata(directory, step)
+  with _manager(directory) as manager, checkpoint_errors.explained(
+      directory / str(step) / VARIABLES, _another_step_fix(directory, step)):
     target = _local_target(manager.item_metadata(step)[VARIABLES])
-    items = {VARIABLES: ocp.args.StandardRestore(target)}
-    has_metadata = (directory / str(step) / METADATA).exists()
-    if has_metadata:
-      items[METADATA] = ocp.args.JsonRestore()
-    restored = manager.restore(step, args=ocp.args.Composite(**items))
-  variables = dict(restored[VARIABLES])
-  metadata = dict(restored[METADATA]) if has_metadata else {}
-  return variables, metadata
+    restored = manager.restore(step, args=ocp.args.Composite(
+        **{VARIABLES: ocp.args.StandardRestore(target)}))
+  return dict(restored[VARIABLES]), metadata
 
 
 def training_manager(directory: epath.PathLike, *, keep_last: int,
@@ -157,11 +235,28 @@ def restore_training_state(manager: ocp.CheckpointManager, step: int, *,
     variables, opt_state: targets with the wanted structure, e.g. trees of
       `jax.ShapeDtypeStruct` with shardings on the current mesh; the arrays
       come back with those shardings, whatever devices saved them.
+
+  Raises:
+    CheckpointError: a damaged file, or a saved tree unlike the targets.
   """
   args = ocp.args.Composite(**{
       VARIABLES: ocp.args.StandardRestore(variables),
       OPT_STATE: ocp.args.StandardRestore(opt_state),
       TRAIN_META: ocp.args.JsonRestore(),
   })
-  restored = manager.restore(step, args=args)
+  step_dir = epath.Path(manager.directory) / str(step)
+  with checkpoint_errors.explained(
+      step_dir, _resume_fix(manager, step),
+      mismatch_fix="resume with the config this run was trained with, or "
+      "train this config in another --workdir."):
+    restored = manager.restore(step, args=args)
   return restored[VARIABLES], restored[OPT_STATE], dict(restored[TRAIN_META])
+
+
+def _resume_fix(manager: ocp.CheckpointManager, step: int) -> str:
+  step_dir = epath.Path(manager.directory) / str(step)
+  earlier = [s for s in manager.all_steps() if s < step]
+  if earlier:
+    return (f"move {step_dir} out of {manager.directory} to resume from step "
+            f"{max(earlier)}, or train in another --workdir.")
+  return f"move {step_dir} away to start again, or train in another --workdir."

@@ -1,7 +1,7 @@
 r"""Top-5 classes of raw video files with the release's multi-view test.
 
-  python -m slowfast_jax.predict --config configs/slowfast_8x8_r50.py \
-      --checkpoint DIR video1.mp4 video2.mov [--json] [--labels FILE]
+  python -m slowfast_jax.predict --checkpoint DIR video1.mp4 video2.mov \
+      [--json] [--labels FILE] [--config configs/NAME.py] [--config.F=V]
 
 Videos are decoded directly with PyAV (any size and frame rate), resampled to
 `config.data.target_fps`, and cut into `config.eval.num_clips` ×
@@ -9,7 +9,9 @@ Videos are decoded directly with PyAV (any size and frame rate), resampled to
 softmax scores of the views are summed. Class names come from `--labels`, the
 checkpoint's metadata, or (400 classes) the Kinetics-400 names. A file that
 cannot be read is reported on one line; the others are still predicted and
-the exit status is 1.
+the exit status is 1. The config stored with the checkpoint is used unless
+`--config` replaces it (as in `eval.py`); a checkpoint that cannot be used is
+reported on one line (exit status 1).
 """
 
 import json
@@ -21,14 +23,18 @@ from absl import flags
 from ml_collections import config_flags
 import numpy as np
 
+from slowfast_jax import stored_config
+
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Config file (configs/NAME.py).", lock_config=True)
+    "config", stored_config.PATH, stored_config.FLAG_HELP, lock_config=True)
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Checkpoint directory.")
+_STEP = flags.DEFINE_integer("step", None,
+                             "Checkpoint step (default: the latest).")
 _JSON = flags.DEFINE_bool("json", False, "Print one JSON object per video.")
 _LABELS = flags.DEFINE_string(
     "labels", None, "Class names file (one per line, or JSON).")
 _TOP_K = flags.DEFINE_integer("top_k", 5, "Classes to print per video.")
-flags.mark_flags_as_required(["config", "checkpoint"])
+flags.mark_flags_as_required(["checkpoint"])
 
 
 def make_video_scorer(config, variables):
@@ -80,12 +86,18 @@ def main(argv: Sequence[str]) -> int:
   if not videos:
     raise app.UsageError("Give one or more video files.")
   from slowfast_jax import checkpoint  # pylint: disable=g-import-not-at-top
+  from slowfast_jax import checkpoint_config  # pylint: disable=g-import-not-at-top
   from slowfast_jax import class_names  # pylint: disable=g-import-not-at-top
   from slowfast_jax.evaluation import evaluator  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import decode  # pylint: disable=g-import-not-at-top
 
-  config = _CONFIG.value
-  variables, metadata = checkpoint.restore_variables(_CHECKPOINT.value)
+  checkpoint.quiet_library_logs()
+  try:
+    config, variables, metadata = checkpoint_config.restore_for_inference(
+        _CHECKPOINT.value, flags.FLAGS["config"], _STEP.value)
+  except checkpoint.CheckpointError as error:
+    print(f"error: {error}", file=sys.stderr)
+    return 1
   evaluator.check_num_classes(variables, config.model, _CHECKPOINT.value)
   names = class_names.resolve(config.model.num_classes,
                               labels_file=_LABELS.value, metadata=metadata)

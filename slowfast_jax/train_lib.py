@@ -32,6 +32,7 @@ import numpy as np
 import optax
 
 from slowfast_jax import checkpoint
+from slowfast_jax import checkpoint_config
 from slowfast_jax import models
 from slowfast_jax import optim
 from slowfast_jax import sharding
@@ -524,6 +525,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   """
   start_time = time.time()
   workdir = epath.Path(workdir)
+  checkpoint_config.check_resume(workdir, config)  # Before anything is written.
   ensure_dataset(config)
   validate.validate_config(config, device_count=jax.device_count())
   source = sources.get(config)

@@ -116,13 +116,23 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
     return
   _require(bool(data.data_dir),
            f"config.data.data_dir is not set (dataset {data.name!r}); point "
-           "it at the directory `python -m slowfast_jax.data.prepare` wrote.")
+           "it at the directory `python -m slowfast_jax.data.prepare` wrote "
+           "(--config.data.data_dir=DIR).")
   dataset_dir = epath.Path(data.data_dir) / data.name
   _require(dataset_dir.exists(),
            f"config.data.data_dir={data.data_dir}: dataset "
            f"{data.name!r} not found ({dataset_dir} does not exist); prepare "
            "it with `python -m slowfast_jax.data.prepare` or fix "
            "config.data.name / config.data.data_dir.")
+
+
+def validate_eval_data(config: ml_collections.ConfigDict) -> None:
+  """Checks that the dataset to test exists (fake data has no videos)."""
+  _require(config.data.name != FAKE_DATASET,
+           f"config.data.name={FAKE_DATASET!r} (random clips for training "
+           "tests) has no videos to test; pass --config.data.name=NAME "
+           "--config.data.data_dir=DIR of a prepared dataset.")
+  validate_data(config)
 
 
 def validate_schedule(config: ml_collections.ConfigDict) -> None:

@@ -6,15 +6,22 @@ output; they were built from the preset with width 8, 10 classes, 64-px
 training crop and 16 frames (see the directory's README).
 """
 
+import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from model_configs import tiny_model_config
 
-REFERENCE_DIR = (pathlib.Path(__file__).resolve().parents[2] / "shared" /
-                 "reference" / "pyslowfast")
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# Next to the checkout, or where $SLOWFAST_JAX_REFERENCE_DIR says (a git
+# worktree elsewhere).
+REFERENCE_DIR = pathlib.Path(os.environ.get(
+    "SLOWFAST_JAX_REFERENCE_DIR",
+    ROOT.parent / "shared" / "reference" / "pyslowfast"))
 FULL_MODEL_KEYS_DIR = REFERENCE_DIR / "full_model_keys"
 REFERENCES = sorted(p.name[:-len("_io.npz")]
                     for p in REFERENCE_DIR.glob("*_tiny*_io.npz"))
@@ -57,3 +64,16 @@ def read_manifest(path: pathlib.Path) -> list[tuple[str, tuple[int, ...], list[s
 def projection_output(reference: str) -> np.ndarray:
   """The release's classifier output per position `(N, t, h, w, classes)`."""
   return np.load(REFERENCE_DIR / f"{reference}_io.npz")["projection_output"]
+
+
+def run_converter(*args) -> subprocess.CompletedProcess:
+  """`python -m slowfast_jax.convert` with the tiny variant of SlowFast 8×8."""
+  command = [
+      sys.executable, "-m", "slowfast_jax.convert",
+      "--config", "configs/slowfast_8x8_r50.py",
+      # The reference's tiny variant of the preset.
+      "--config.model.width_per_group=8", "--config.model.num_classes=10",
+      "--config.model.train_crop_size=64", "--config.model.num_frames=16",
+      *args]
+  return subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                        check=False, env={**os.environ, "JAX_PLATFORMS": "cpu"})

@@ -6,6 +6,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from slowfast_jax import checkpoint
+from slowfast_jax import checkpoint_errors
 
 
 def _variables(value: float) -> dict:
@@ -66,5 +67,35 @@ def test_a_training_workdir_reads_its_checkpoints(tmp_path):
 
 
 def test_empty_directory_is_a_clear_error(tmp_path):
-  with pytest.raises(FileNotFoundError, match="No checkpoint steps"):
+  with pytest.raises(checkpoint.CheckpointError, match="No checkpoint steps"):
     checkpoint.restore_variables(tmp_path)
+
+
+def test_missing_directory_and_unknown_step_are_clear_errors(tmp_path):
+  with pytest.raises(checkpoint.CheckpointError, match="does not exist"):
+    checkpoint.restore_variables(tmp_path / "nothing")
+  checkpoint.save_variables(tmp_path, _variables(1.0), step=4)
+  with pytest.raises(checkpoint.CheckpointError,
+                     match=f"{tmp_path} has no step 5; its steps are 4"):
+    checkpoint.restore_variables(tmp_path, step=5)
+
+
+def test_cut_metadata_is_damaged_and_other_errors_keep_their_type(tmp_path):
+  checkpoint.save_variables(tmp_path, _variables(1.0), step=1,
+                            metadata={"model": {"arch": "slow"}})
+  checkpoint.save_variables(tmp_path, _variables(2.0), step=2,
+                            metadata={"model": {"arch": "slow"}})
+  stored = tmp_path / "2" / checkpoint.METADATA / "metadata"
+  stored.write_text(stored.read_text()[:10])
+  with pytest.raises(checkpoint.CheckpointError) as error:
+    checkpoint.restore_variables(tmp_path)
+  assert str(error.value).startswith(
+      f"{tmp_path}/2/metadata: the checkpoint is damaged (invalid JSON")
+  assert "also has step 1" in str(error.value)
+  assert "\n" not in str(error.value)
+  _, metadata = checkpoint.restore_variables(tmp_path, step=1)
+  assert metadata == {"model": {"arch": "slow"}}
+  # Anything not recognized as damage or mismatch is a bug: re-raised as is.
+  with pytest.raises(ValueError, match="^a bug$"):
+    with checkpoint_errors.explained(tmp_path, "fix"):
+      raise ValueError("a bug")

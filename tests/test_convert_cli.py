@@ -1,10 +1,5 @@
 """`python -m slowfast_jax.convert` end to end on a tiny release checkpoint."""
 
-import os
-import pathlib
-import subprocess
-import sys
-
 import jax
 import numpy as np
 
@@ -14,20 +9,8 @@ from slowfast_jax import convert
 import convert_references as refs
 
 REFERENCE = "slowfast_8x8_r50_tiny"
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 pytestmark = refs.requires_references
-
-
-def _run(*args) -> subprocess.CompletedProcess:
-  command = [
-      sys.executable, "-m", "slowfast_jax.convert",
-      "--config", "configs/slowfast_8x8_r50.py",
-      # The reference's tiny variant of the preset.
-      "--config.model.width_per_group=8", "--config.model.num_classes=10",
-      "--config.model.train_crop_size=64", "--config.model.num_frames=16",
-      *args]
-  return subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                        check=False, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+_run = refs.run_converter
 
 
 def test_writes_a_restorable_checkpoint_and_refuses_to_overwrite(tmp_path):

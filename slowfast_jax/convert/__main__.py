@@ -62,7 +62,7 @@ def main(argv):
     raise app.UsageError("--config, --checkpoint and --output are required.")
   output = epath.Path(_OUTPUT.value)
   if output.exists() and any(output.iterdir()) and not _OVERWRITE.value:
-    print(f"Error: {output} is not empty; pass --overwrite to replace it.",
+    print(f"error: {output} is not empty; pass --overwrite to replace it.",
           file=sys.stderr)
     return 1
 
@@ -78,7 +78,7 @@ def main(argv):
         rng=jax.random.key(_SEED.value))
   except (load.CheckpointMismatchError, formats.CheckpointFormatError,
           safe_pickle.UnsafePickleError) as e:
-    print(f"Error: {e}", file=sys.stderr)  # The message says it all.
+    print(f"error: {e}", file=sys.stderr)  # The message says it all.
     return 1
   print(report.summary())
 

@@ -12,6 +12,7 @@ with `safe_pickle`, so no code from the file is run.
 
 import dataclasses
 import pickle
+import struct
 from typing import Any
 
 from etils import epath
@@ -80,6 +81,11 @@ def _load_torch(path: epath.Path) -> Any:
   try:
     with path.open("rb") as f:
       return torch.load(f, map_location="cpu", weights_only=True)
+  except (RuntimeError, EOFError, struct.error) as e:  # Cut short or damaged.
+    reason = str(e).split(". ")[0].strip() or type(e).__name__
+    raise CheckpointFormatError(
+        f"{path} is damaged or truncated ({path.stat().length} bytes; torch: "
+        f"{reason}); copy or download it again.") from e
   except pickle.UnpicklingError as e:
     # torch refuses anything but tensors and plain containers here.
     raise safe_pickle.UnsafePickleError(
