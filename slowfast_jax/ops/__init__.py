@@ -1,0 +1,1 @@
+"""Backend-specific formulations of operations (e.g. `roi_align`)."""
