@@ -143,3 +143,105 @@ def kinetics_config(model: ml_collections.ConfigDict,
   config.init_head = "keep"  # "keep" or "reinit" (new class count).
   config.profile = False
   return config
+
+
+# ----------------------------------------------------------------------- AVA ---
+# The release's AVA configs (configs/AVA/c2/*.yaml, configs/AVA/*_SHORT.yaml)
+# and the defaults they leave unset (slowfast/config/defaults.py).
+
+
+def ava_model_config(aligned: bool, nonlocal_pool: Sequence[int] = (1, 2, 2),
+                     **kwargs) -> ml_collections.ConfigDict:
+  """The `model` section of a detection preset (release DETECTION.ENABLE).
+
+  Args:
+    aligned: RoIAlign's −0.5-pixel alignment (DETECTION.ALIGNED): False in
+      the `c2/` configs, True in the `_SHORT` ones.
+    nonlocal_pool: NONLOCAL.POOL, the same for every stage and pathway.
+    **kwargs: `model_config` arguments.
+  """
+  c = model_config(**kwargs)
+  c.num_classes = 80
+  c.nonlocal_pool = list(nonlocal_pool)
+  # RESNET.SPATIAL_STRIDES / SPATIAL_DILATIONS for res2..res5: res5 keeps the
+  # 1/16 resolution of res4, with its 3×3 convs dilated by 2.
+  c.spatial_strides = [1, 2, 2, 1]
+  c.spatial_dilations = [1, 1, 1, 2]
+  c.detection = ml_collections.ConfigDict()
+  c.detection.enable = True
+  c.detection.aligned = aligned
+  c.detection.roi_xform_resolution = 7
+  c.detection.spatial_scale_factor = 16  # RoIAlign scale 1/16.
+  return c
+
+
+def ava_data_config(sampling_rate: int, test_crop_size: int,
+                    detection_score_thresh: float,
+                    train_predict_box_lists: Sequence[str],
+                    test_predict_box_lists: Sequence[str]
+                    ) -> ml_collections.ConfigDict:
+  """The `data` section for AVA v2.2 (release DATA.* and AVA.*)."""
+  c = data_config()
+  c.name = "ava"
+  c.sampling_rate = sampling_rate
+  c.test_crop_size = test_crop_size  # Short side of the whole test frame.
+  c.detection_score_thresh = detection_score_thresh
+  c.train_gt_box_lists = ["ava_train_v2.2.csv"]
+  c.train_predict_box_lists = list(train_predict_box_lists)
+  c.test_predict_box_lists = list(test_predict_box_lists)
+  c.label_map_file = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
+  c.exclusion_file = "ava_val_excluded_timestamps_v2.2.csv"
+  c.groundtruth_file = "ava_val_v2.2.csv"
+  c.bgr = False
+  c.train_use_color_augmentation = False
+  c.train_pca_jitter_only = True
+  c.test_force_flip = False
+  c.full_test_on_val = False
+  return c
+
+
+def ava_config(model: ml_collections.ConfigDict,
+               data: ml_collections.ConfigDict, *, global_batch_size: int,
+               short_schedule: bool) -> ml_collections.ConfigDict:
+  """A full AVA config: the release's detection recipe.
+
+  Args:
+    model: `ava_model_config(...)`.
+    data: `ava_data_config(...)`.
+    global_batch_size: TRAIN.BATCH_SIZE (16 for the SlowFast `c2/` configs,
+      64 otherwise); the learning rate is given for this batch.
+    short_schedule: the `_SHORT` configs' recipe: 20 epochs, 5 warmup epochs
+      from 1.25e-4, then the rate ×1, ×0.1, ×0.01, ×0.001 from epochs 0, 10,
+      15, 20 (`steps_with_relative_lrs`). The `c2/` configs set no solver
+      values but SGD and weight decay 1e-7: the release's defaults, a cosine
+      over 300 epochs without warmup, apply.
+  """
+  config = kinetics_config(model, sampling_rate=data.sampling_rate)
+  config.data = data
+  config.data.train_crop_size = model.get_ref("train_crop_size")
+  config.global_batch_size = global_batch_size
+  config.optim.base_batch_size = global_batch_size
+  config.optim.base_lr = 0.1
+  config.optim.weight_decay = 1e-7
+  config.optim.lr_policy = "cosine"
+  config.optim.steps = []
+  config.optim.lrs = []
+  config.num_epochs = 300
+  config.optim.warmup_epochs = 0.0
+  config.optim.warmup_start_lr = 0.01
+  config.eval_every_epochs = 1
+  if short_schedule:
+    config.optim.lr_policy = "steps_with_relative_lrs"
+    config.optim.steps = [0, 10, 15, 20]
+    config.optim.lrs = [1.0, 0.1, 0.01, 0.001]
+    config.num_epochs = 20
+    config.optim.warmup_epochs = 5.0
+    config.optim.warmup_start_lr = 0.000125
+    config.eval_every_epochs = 5
+  # One view per keyframe: the whole frame at the test scale.
+  config.eval.num_clips = 1
+  config.eval.num_crops = 1
+  config.eval.batch_size = 8
+  # Training starts from a Kinetics checkpoint with a new 80-class head.
+  config.init_head = "reinit"
+  return config

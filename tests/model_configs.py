@@ -5,7 +5,9 @@ import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PRESETS = sorted(p.stem for p in (ROOT / "configs").glob("*.py")
-                 if not p.stem.startswith(("demo", "_")))
+                 if not p.stem.startswith(("demo", "_", "ava_")))
+# The detection presets (tests/test_detection_model.py).
+AVA_PRESETS = sorted(p.stem for p in (ROOT / "configs").glob("ava_*.py"))
 
 
 def load_preset(name: str):

@@ -47,9 +47,24 @@ def build_model(model_config: ml_collections.ConfigDict, **overrides) -> VideoRe
       bn_group_size=c.bn_group_size,
       conv_impl=c.conv_impl,
       dtype=jnp.dtype(c.dtype),
+      **detection_kwargs(c),
   )
   kwargs.update(overrides)
   return VideoResNet(**kwargs)
+
+
+def detection_kwargs(c: ml_collections.ConfigDict) -> dict:
+  """Res stage strides/dilations and the detection head, if the config has them
+  (the AVA presets, `config_lib.ava_model_config`)."""
+  kwargs = {}
+  if "spatial_strides" in c:
+    kwargs["spatial_strides"] = tuple(c.spatial_strides)
+    kwargs["spatial_dilations"] = tuple(c.spatial_dilations)
+  if "detection" in c and c.detection.enable:
+    kwargs.update(detection=True, detection_aligned=c.detection.aligned,
+                  roi_resolution=c.detection.roi_xform_resolution,
+                  roi_spatial_scale_factor=c.detection.spatial_scale_factor)
+  return kwargs
 
 
 def input_shapes(model_config: ml_collections.ConfigDict, crop_size: int,

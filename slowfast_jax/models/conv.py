@@ -20,9 +20,11 @@ msra_fan_out = nn.initializers.variance_scaling(2.0, "fan_out",
 _DIMENSION_NUMBERS = ("NDHWC", "DHWIO", "NDHWC")
 
 
-def _native(inputs, kernel, strides):
-  return lax.conv_general_dilated(inputs, kernel, tuple(strides),
-                                  conv2d.symmetric_padding(kernel.shape[:3]),
+def _native(inputs, kernel, strides, dilation=(1, 1, 1)):
+  padding = [(d * low, d * high) for d, (low, high) in
+             zip(dilation, conv2d.symmetric_padding(kernel.shape[:3]))]
+  return lax.conv_general_dilated(inputs, kernel, tuple(strides), padding,
+                                  rhs_dilation=tuple(dilation),
                                   dimension_numbers=_DIMENSION_NUMBERS)
 
 
@@ -189,10 +191,12 @@ def fast_formulation(kernel_shape: Sequence[int], strides: Sequence[int]):
 
 
 def conv3d(inputs: jax.Array, kernel: jax.Array, strides: Sequence[int],
-           impl: str = "native") -> jax.Array:
+           impl: str = "native",
+           dilation: Sequence[int] = (1, 1, 1)) -> jax.Array:
   """Convolves `(batch, time, height, width, in)` with `(kt, kh, kw, in, out)`.
 
-  Padding is `k // 2` on both sides of every axis, as the release's.
+  Padding is `dilation · (k // 2)` on both sides of every axis, as the
+  release's.
 
   Args:
     inputs: `(batch, time, height, width, in_channels)`.
@@ -201,12 +205,14 @@ def conv3d(inputs: jax.Array, kernel: jax.Array, strides: Sequence[int],
     impl: "native" (one `lax.conv_general_dilated`) or "fast" (the
       formulation `fast_formulation` picks for this kernel shape; the same
       numbers up to float rounding).
+    dilation: `(dt, dh, dw)` kernel dilation; dilated convolutions (res5 of
+      the detection models) are always native.
 
   Returns:
     `(batch, time', height', width', out_channels)`.
   """
-  if impl == "native":
-    return _native(inputs, kernel, strides)
+  if impl == "native" or tuple(dilation) != (1, 1, 1):
+    return _native(inputs, kernel, strides, dilation)
   if impl == "fast":
     formulation = fast_formulation(kernel.shape, strides)
     if formulation is None:
@@ -236,6 +242,7 @@ class Conv3D(nn.Module):
     features: output channels.
     kernel_size: `(kt, kh, kw)`.
     strides: `(st, sh, sw)`.
+    kernel_dilation: `(dt, dh, dw)`.
     use_bias: add a bias (only the non-local block's convolutions have one).
     impl: computation strategy, see `resolve_impl`.
     dtype: compute dtype; parameters stay float32.
@@ -243,6 +250,7 @@ class Conv3D(nn.Module):
   features: int
   kernel_size: Sequence[int]
   strides: Sequence[int] = (1, 1, 1)
+  kernel_dilation: Sequence[int] = (1, 1, 1)
   use_bias: bool = False
   impl: str = "auto"
   dtype: jnp.dtype = jnp.float32
@@ -255,7 +263,8 @@ class Conv3D(nn.Module):
                         (*self.kernel_size, inputs.shape[-1], self.features),
                         jnp.float32)
     outputs = conv3d(inputs.astype(self.dtype), kernel.astype(self.dtype),
-                     self.strides, resolve_impl(self.impl))
+                     self.strides, resolve_impl(self.impl),
+                     self.kernel_dilation)
     if self.use_bias:
       bias = self.param("bias", nn.initializers.zeros, (self.features,),
                         jnp.float32)

@@ -12,6 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from slowfast_jax.models import detection_head as detection_lib
 from slowfast_jax.models import fusion as fusion_lib
 from slowfast_jax.models import head as head_lib
 from slowfast_jax.models.blocks import ResStage
@@ -71,6 +72,12 @@ class VideoResNet(nn.Module):
     the pooled map averaged over positions, i.e. probabilities. With
     `probabilities=True`: always the release's test output (at the training
     crop it is the softmax of the logits).
+
+  With `detection=True` (the release's DETECTION.ENABLE) the head is
+  `DetectionHead` and the call takes `boxes` `(batch, max_boxes, 4)` (x1, y1,
+  x2, y2 in input pixels) and `box_mask` `(batch, max_boxes)`; it returns
+  logits `(batch, max_boxes, classes)` (see `detection_head`). Without boxes,
+  each clip's whole frame is one box (what `init` uses).
   """
   arch: str = "slowfast"
   depth: int = 50
@@ -89,6 +96,13 @@ class VideoResNet(nn.Module):
   nonlocal_pool: Sequence[int] = (1, 2, 2)
   dropout_rate: float = 0.5
   train_crop_size: int = 224
+  # res2..res5; the detection models use stride 1 and dilation 2 in res5.
+  spatial_strides: Sequence[int] = SPATIAL_STRIDES
+  spatial_dilations: Sequence[int] = (1, 1, 1, 1)
+  detection: bool = False
+  detection_aligned: bool = True
+  roi_resolution: int = 7
+  roi_spatial_scale_factor: int = 16
   bn_momentum: float = 0.9
   bn_epsilon: float = 1e-5
   bn_group_size: int = 8
@@ -149,9 +163,23 @@ class VideoResNet(nn.Module):
       fusion_lib.fused_channels(self.fusion, 0, 1, 1)  # Raises a clear error.
     return fusion_lib.fuse_fast_to_slow(slow, fused)
 
+  def detection_head(self, x: list[jax.Array], pathways: Sequence[jax.Array],
+                     boxes: jax.Array | None, box_mask: jax.Array | None,
+                     train: bool) -> jax.Array:
+    """Per-box logits `(batch, max_boxes, classes)` of the detection models."""
+    if boxes is None:
+      boxes, box_mask = detection_lib.whole_frame_boxes(pathways)
+    elif box_mask is None:
+      box_mask = jnp.ones(boxes.shape[:2], bool)
+    return detection_lib.DetectionHead(
+        self.num_classes, self.dropout_rate, self.detection_aligned,
+        self.roi_resolution, self.roi_spatial_scale_factor,
+        name="head")(x, boxes, box_mask, train)
+
   @nn.compact
   def __call__(self, pathways: Sequence[jax.Array], train: bool = False,
-               probabilities: bool = False) -> jax.Array:
+               probabilities: bool = False, boxes: jax.Array | None = None,
+               box_mask: jax.Array | None = None) -> jax.Array:
     self.check_inputs(pathways)
     names = pathway_names(self.arch)
     two_pathways = len(names) == 2
@@ -184,8 +212,9 @@ class VideoResNet(nn.Module):
         if self.nonlocal_location:
           nonlocal_after = tuple(self.nonlocal_location[stage_index][p])
         x[p] = ResStage(num_blocks, inner, out, kernels,
-                        SPATIAL_STRIDES[stage_index], nonlocal_after,
+                        self.spatial_strides[stage_index], nonlocal_after,
                         self.nonlocal_instantiation, tuple(self.nonlocal_pool),
+                        self.spatial_dilations[stage_index],
                         name=f"{name}_res{stage}", **common)(x[p], train)
       if stage == 2 and TEMPORAL_POOL_AFTER_RES2[self.arch] > 1:
         t = TEMPORAL_POOL_AFTER_RES2[self.arch]
@@ -194,6 +223,8 @@ class VideoResNet(nn.Module):
       if two_pathways and stage < 5:
         x[0] = self.fuse(stage, x[0], x[1], bn, train)
 
+    if self.detection:
+      return self.detection_head(x, pathways, boxes, box_mask, train)
     per_position = head_lib.Head(self.num_classes, self.head_pool_windows(),
                                  self.dropout_rate, name="head")(x, train)
     positions = per_position.shape[1] * per_position.shape[2] * \
