@@ -63,3 +63,18 @@ def test_caffe2_pkl_and_pyth_give_identical_variables():
     from_pkl = convert.load_torch_checkpoint(
         refs.AVA_REFERENCE_DIR / f"{reference}.pkl", config)
     jax.tree.map(np.testing.assert_array_equal, from_pyth, from_pkl)
+
+
+@refs.requires_references
+def test_kinetics_checkpoint_initializes_the_detection_backbone():
+  """AVA training starts from Kinetics: same tensors, a new 80-class head."""
+  path = refs.REFERENCE_DIR / "slowfast_8x8_r50_tiny.pkl"
+  kinetics = convert.load_torch_checkpoint(
+      path, refs.tiny_config("slowfast_8x8_r50_tiny"))
+  ava_config = refs.ava_tiny_config("ava_slowfast_32x2_r50_short_tiny")
+  ava_config.num_classes = 80
+  ava, report = convert.convert_checkpoint(path, ava_config, head="reinit")
+  assert report.dropped_head == ["pred_w", "pred_b"]
+  assert ava["params"]["head"]["projection"]["kernel"].shape == (288, 80)
+  del kinetics["params"]["head"], ava["params"]["head"]
+  jax.tree.map(np.testing.assert_array_equal, ava, kinetics)
