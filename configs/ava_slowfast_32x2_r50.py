@@ -7,9 +7,5 @@ def get_config():
   model = config_lib.ava_model_config(
       aligned=False, arch='slowfast', depth=50, num_frames=32, alpha=4,
       fusion_kernel=7)
-  data = config_lib.ava_data_config(
-      sampling_rate=2, test_crop_size=256, detection_score_thresh=0.8,
-      train_predict_box_lists=[], test_predict_box_lists=[
-          'person_box_67091280_iou90/ava_detection_val_boxes_and_labels.csv'])
-  return config_lib.ava_config(model, data, global_batch_size=16,
+  return config_lib.ava_config(model, sampling_rate=2, global_batch_size=16,
                                short_schedule=False)

@@ -1,4 +1,4 @@
-"""AVA SlowFast 64×2, ResNet-101 "_50_50" with non-local blocks in res4
+"""AVA SlowFast 64×2, ResNet-101 "_50_50", non-local blocks in res4
 (release: configs/AVA/c2/SLOWFAST_64x2_R101_50_50.yaml)."""
 
 from slowfast_jax import config_lib
@@ -9,11 +9,6 @@ def get_config():
       aligned=False, nonlocal_pool=(2, 2, 2), arch='slowfast', depth=101,
       num_frames=64, alpha=4, fusion_kernel=5,
       num_block_temp_kernel=[[3, 3], [4, 4], [6, 6], [3, 3]],
-      nonlocal_location=[[[], []], [[], []], [[6, 13, 20], []], [[], []]],
-      nonlocal_instantiation='dot_product')
-  data = config_lib.ava_data_config(
-      sampling_rate=2, test_crop_size=256, detection_score_thresh=0.8,
-      train_predict_box_lists=[], test_predict_box_lists=[
-          'person_box_67091280_iou90/ava_detection_val_boxes_and_labels.csv'])
-  return config_lib.ava_config(model, data, global_batch_size=16,
+      nonlocal_location=[[[], []], [[], []], [[6, 13, 20], []], [[], []]])
+  return config_lib.ava_config(model, sampling_rate=2, global_batch_size=16,
                                short_schedule=False)

@@ -175,6 +175,15 @@ def ava_model_config(aligned: bool, nonlocal_pool: Sequence[int] = (1, 2, 2),
   return c
 
 
+# Person boxes of the release's AVA configs (AVA.*_PREDICT_BOX_LISTS).
+AVA_VAL_BOXES = ("person_box_67091280_iou{iou}/"
+                 "ava_detection_val_boxes_and_labels.csv")
+AVA_SHORT_TRAIN_BOXES = (
+    "ava_train_v2.2.csv",
+    "person_box_67091280_iou90/"
+    "ava_detection_train_boxes_and_labels_include_negative_v2.2.csv")
+
+
 def ava_data_config(sampling_rate: int, test_crop_size: int,
                     detection_score_thresh: float,
                     train_predict_box_lists: Sequence[str],
@@ -200,23 +209,32 @@ def ava_data_config(sampling_rate: int, test_crop_size: int,
   return c
 
 
-def ava_config(model: ml_collections.ConfigDict,
-               data: ml_collections.ConfigDict, *, global_batch_size: int,
-               short_schedule: bool) -> ml_collections.ConfigDict:
+def ava_config(model: ml_collections.ConfigDict, *, sampling_rate: int,
+               global_batch_size: int, short_schedule: bool,
+               test_crop_size: int = 256, detection_score_thresh: float = 0.8,
+               test_box_iou: int = 90) -> ml_collections.ConfigDict:
   """A full AVA config: the release's detection recipe.
 
   Args:
     model: `ava_model_config(...)`.
-    data: `ava_data_config(...)`.
+    sampling_rate: DATA.SAMPLING_RATE.
     global_batch_size: TRAIN.BATCH_SIZE (16 for the SlowFast `c2/` configs,
       64 otherwise); the learning rate is given for this batch.
-    short_schedule: the `_SHORT` configs' recipe: 20 epochs, 5 warmup epochs
-      from 1.25e-4, then the rate ×1, ×0.1, ×0.01, ×0.001 from epochs 0, 10,
-      15, 20 (`steps_with_relative_lrs`). The `c2/` configs set no solver
+    short_schedule: the `_SHORT` configs' recipe and training boxes: 20
+      epochs, 5 warmup epochs from 1.25e-4, then the rate ×1, ×0.1, ×0.01,
+      ×0.001 from epochs 0, 10, 15, 20 (`steps_with_relative_lrs`), trained
+      on the ground truth and predicted boxes. The `c2/` configs set no solver
       values but SGD and weight decay 1e-7: the release's defaults, a cosine
       over 300 epochs without warmup, apply.
+    test_crop_size: DATA.TEST_CROP_SIZE.
+    detection_score_thresh: AVA.DETECTION_SCORE_THRESH.
+    test_box_iou: the `person_box_67091280_iou{75,90}` list of test boxes.
   """
-  config = kinetics_config(model, sampling_rate=data.sampling_rate)
+  data = ava_data_config(
+      sampling_rate, test_crop_size, detection_score_thresh,
+      AVA_SHORT_TRAIN_BOXES if short_schedule else (),
+      [AVA_VAL_BOXES.format(iou=test_box_iou)])
+  config = kinetics_config(model, sampling_rate=sampling_rate)
   config.data = data
   config.data.train_crop_size = model.get_ref("train_crop_size")
   config.global_batch_size = global_batch_size

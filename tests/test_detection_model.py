@@ -41,6 +41,43 @@ def test_parameter_count(preset):
   assert count == AVA_PARAMS[preset]
 
 
+# Release yaml values: (NUM_FRAMES, SAMPLING_RATE, FUSION_KERNEL_SZ, DEPTH,
+# ALIGNED, TEST_CROP_SIZE, TRAIN.BATCH_SIZE, DETECTION_SCORE_THRESH,
+# MAX_EPOCH, LR_POLICY).
+RELEASE_YAML = {
+    "ava_slowfast_32x2_r50": (32, 2, 7, 50, False, 256, 16, 0.8, 300, "cosine"),
+    "ava_slowfast_32x2_r101_50_50": (32, 2, 5, 101, False, 256, 16, 0.8, 300,
+                                     "cosine"),
+    "ava_slowfast_64x2_r101_50_50": (64, 2, 5, 101, False, 256, 16, 0.8, 300,
+                                     "cosine"),
+    "ava_slow_8x8_r50": (4, 16, 7, 50, False, 256, 64, 0.9, 300, "cosine"),
+    "ava_slowfast_32x2_r50_short": (32, 2, 7, 50, True, 224, 64, 0.8, 20,
+                                    "steps_with_relative_lrs"),
+    "ava_slow_8x8_r50_short": (4, 16, 7, 50, True, 256, 64, 0.9, 20,
+                               "steps_with_relative_lrs"),
+}
+
+
+@pytest.mark.parametrize("preset", AVA_PRESETS)
+def test_preset_values_are_the_release_yamls(preset):
+  config = load_preset(preset)
+  m, d = config.model, config.data
+  assert (m.num_frames, d.sampling_rate, m.fusion_kernel, m.depth,
+          m.detection.aligned, d.test_crop_size, config.global_batch_size,
+          d.detection_score_thresh, config.num_epochs,
+          config.optim.lr_policy) == RELEASE_YAML[preset]
+  assert (m.num_classes, m.spatial_strides, m.spatial_dilations) == (
+      80, [1, 2, 2, 1], [1, 1, 1, 2])
+  assert (config.optim.weight_decay, config.optim.base_lr) == (1e-7, 0.1)
+  r101 = m.depth == 101
+  assert m.nonlocal_pool == ([2, 2, 2] if r101 else [1, 2, 2])
+  assert m.nonlocal_location[2][0] == ([6, 13, 20] if r101 else [])
+  iou = 75 if preset == "ava_slow_8x8_r50" else 90
+  assert d.test_predict_box_lists == [
+      f"person_box_67091280_iou{iou}/ava_detection_val_boxes_and_labels.csv"]
+  assert len(d.train_predict_box_lists) == (2 if "short" in preset else 0)
+
+
 def _tiny(preset="ava_slowfast_32x2_r50", frames=8):
   config = tiny_model_config(preset, width=8, classes=5, crop=64,
                              frames=frames)
