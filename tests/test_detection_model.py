@@ -4,9 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
 
 from slowfast_jax import models
 from slowfast_jax.convert import target
+from slowfast_jax.models import conv
 from slowfast_jax.models import detection_head
 
 from model_configs import AVA_PRESETS
@@ -184,3 +186,21 @@ def test_kinetics_presets_are_unchanged():
   assert not model.detection
   assert tuple(model.spatial_strides) == (1, 2, 2, 2)
   assert tuple(model.spatial_dilations) == (1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("impl", ["native", "fast"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_dilated_conv_equals_torch(impl, stride):
+  """res5's 3×3 with dilation 2: padding 2, as the release's Conv3d."""
+  rng = np.random.RandomState(0)
+  x = rng.randn(2, 3, 9, 8, 4).astype(np.float32)
+  kernel = rng.randn(1, 3, 3, 4, 5).astype(np.float32)
+  result = conv.conv3d(jnp.asarray(x), jnp.asarray(kernel), (1, stride, stride),
+                       impl, dilation=(1, 2, 2))
+  expected = torch.nn.functional.conv3d(
+      torch.tensor(x.transpose(0, 4, 1, 2, 3)),
+      torch.tensor(kernel.transpose(4, 3, 0, 1, 2)), stride=(1, stride, stride),
+      padding=(0, 2, 2), dilation=(1, 2, 2))
+  np.testing.assert_allclose(np.asarray(result),
+                             expected.numpy().transpose(0, 2, 3, 4, 1),
+                             rtol=0, atol=1e-5)
