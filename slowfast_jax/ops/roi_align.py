@@ -107,7 +107,9 @@ def roi_align(features: jax.Array, boxes: jax.Array, output_size: int = 7,
   Args:
     features: `(batch, height, width, channels)`.
     boxes: `(batch, boxes, 4)`: x1, y1, x2, y2 in input pixels (the feature
-      map's pixels divided by `spatial_scale`).
+      map's pixels divided by `spatial_scale`), finite. The sample loop runs
+      to the largest box's grid, so zero out padding rather than filling it
+      with huge values (`DetectionHead` does).
     output_size: bins per side of the output.
     spatial_scale: feature-map pixels per input pixel (1/16 after res4).
     sampling_ratio: samples per bin and axis; 0 = adaptive per box,
