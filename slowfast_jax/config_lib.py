@@ -64,6 +64,14 @@ def model_config(
   # The head's average-pool window is sized for this crop (release: the
   # training crop); larger test crops give a map of several positions.
   c.train_crop_size = 224
+  # RESNET.SPATIAL_STRIDES / SPATIAL_DILATIONS of res2..res5.
+  c.spatial_strides = [1, 2, 2, 2]
+  c.spatial_dilations = [1, 1, 1, 1]
+  # DETECTION.*: a per-box RoIAlign head instead of the pooled one (AVA).
+  c.detection = False
+  c.detection_aligned = True  # RoIAlign's -0.5-pixel alignment.
+  c.roi_resolution = 7  # DETECTION.ROI_XFORM_RESOLUTION.
+  c.roi_spatial_scale_factor = 16  # DETECTION.SPATIAL_SCALE_FACTOR.
   c.bn_momentum = 0.9  # Flax convention: PyTorch momentum 0.1.
   c.bn_epsilon = 1e-5
   # Clips per BatchNorm statistics group in training (release: 8 per GPU);
@@ -141,4 +149,121 @@ def kinetics_config(model: ml_collections.ConfigDict,
   config.init_from = ""
   config.init_head = "keep"  # "keep" or "reinit" (new class count).
   config.profile = False
+  return config
+
+
+# ----------------------------------------------------------------------- AVA ---
+# The release's AVA configs (configs/AVA/c2/*.yaml, configs/AVA/*_SHORT.yaml)
+# and the defaults they leave unset (slowfast/config/defaults.py).
+
+
+def ava_model_config(aligned: bool, nonlocal_pool: Sequence[int] = (1, 2, 2),
+                     **kwargs) -> ml_collections.ConfigDict:
+  """The `model` section of a detection preset (release DETECTION.ENABLE).
+
+  Args:
+    aligned: RoIAlign's −0.5-pixel alignment (DETECTION.ALIGNED): False in
+      the `c2/` configs, True in the `_SHORT` ones.
+    nonlocal_pool: NONLOCAL.POOL, the same for every stage and pathway.
+    **kwargs: `model_config` arguments.
+  """
+  c = model_config(**kwargs)
+  c.num_classes = 80
+  c.nonlocal_pool = list(nonlocal_pool)
+  # RESNET.SPATIAL_STRIDES / SPATIAL_DILATIONS for res2..res5: res5 keeps the
+  # 1/16 resolution of res4, with its 3×3 convs dilated by 2.
+  c.spatial_strides = [1, 2, 2, 1]
+  c.spatial_dilations = [1, 1, 1, 2]
+  c.detection = True
+  c.detection_aligned = aligned
+  return c
+
+
+# Person boxes of the release's AVA configs (AVA.*_PREDICT_BOX_LISTS).
+AVA_VAL_BOXES = ("person_box_67091280_iou{iou}/"
+                 "ava_detection_val_boxes_and_labels.csv")
+AVA_SHORT_TRAIN_BOXES = (
+    "ava_train_v2.2.csv",
+    "person_box_67091280_iou90/"
+    "ava_detection_train_boxes_and_labels_include_negative_v2.2.csv")
+
+
+def ava_data_config(sampling_rate: int, test_crop_size: int,
+                    detection_score_thresh: float,
+                    train_predict_box_lists: Sequence[str],
+                    test_predict_box_lists: Sequence[str]
+                    ) -> ml_collections.ConfigDict:
+  """The `data` section for AVA v2.2 (release DATA.* and AVA.*)."""
+  c = data_config()
+  c.name = "ava"
+  c.sampling_rate = sampling_rate
+  c.test_crop_size = test_crop_size  # Short side of the whole test frame.
+  c.detection_score_thresh = detection_score_thresh
+  c.train_gt_box_lists = ["ava_train_v2.2.csv"]
+  c.train_predict_box_lists = list(train_predict_box_lists)
+  c.test_predict_box_lists = list(test_predict_box_lists)
+  c.label_map_file = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
+  c.exclusion_file = "ava_val_excluded_timestamps_v2.2.csv"
+  c.groundtruth_file = "ava_val_v2.2.csv"
+  c.bgr = False
+  c.train_use_color_augmentation = False
+  c.train_pca_jitter_only = True
+  c.test_force_flip = False
+  c.full_test_on_val = False
+  return c
+
+
+def ava_config(model: ml_collections.ConfigDict, *, sampling_rate: int,
+               global_batch_size: int, short_schedule: bool,
+               test_crop_size: int = 256, detection_score_thresh: float = 0.8,
+               test_box_iou: int = 90) -> ml_collections.ConfigDict:
+  """A full AVA config: the release's detection recipe.
+
+  Args:
+    model: `ava_model_config(...)`.
+    sampling_rate: DATA.SAMPLING_RATE.
+    global_batch_size: TRAIN.BATCH_SIZE (16 for the SlowFast `c2/` configs,
+      64 otherwise); the learning rate is given for this batch.
+    short_schedule: the `_SHORT` configs' recipe and training boxes: 20
+      epochs, 5 warmup epochs from 1.25e-4, then the rate ×1, ×0.1, ×0.01,
+      ×0.001 from epochs 0, 10, 15, 20 (`steps_with_relative_lrs`), trained
+      on the ground truth and predicted boxes. The `c2/` configs set no solver
+      values but SGD and weight decay 1e-7: the release's defaults, a cosine
+      over 300 epochs without warmup, apply.
+    test_crop_size: DATA.TEST_CROP_SIZE.
+    detection_score_thresh: AVA.DETECTION_SCORE_THRESH.
+    test_box_iou: the `person_box_67091280_iou{75,90}` list of test boxes.
+  """
+  data = ava_data_config(
+      sampling_rate, test_crop_size, detection_score_thresh,
+      AVA_SHORT_TRAIN_BOXES if short_schedule else (),
+      [AVA_VAL_BOXES.format(iou=test_box_iou)])
+  config = kinetics_config(model, sampling_rate=sampling_rate)
+  config.data = data
+  config.data.train_crop_size = model.get_ref("train_crop_size")
+  config.global_batch_size = global_batch_size
+  config.optim.base_batch_size = global_batch_size
+  config.optim.base_lr = 0.1
+  config.optim.weight_decay = 1e-7
+  config.optim.lr_policy = "cosine"
+  config.optim.steps = []
+  config.optim.lrs = []
+  config.num_epochs = 300
+  config.optim.warmup_epochs = 0.0
+  config.optim.warmup_start_lr = 0.01
+  config.eval_every_epochs = 1
+  if short_schedule:
+    config.optim.lr_policy = "steps_with_relative_lrs"
+    config.optim.steps = [0, 10, 15, 20]
+    config.optim.lrs = [1.0, 0.1, 0.01, 0.001]
+    config.num_epochs = 20
+    config.optim.warmup_epochs = 5.0
+    config.optim.warmup_start_lr = 0.000125
+    config.eval_every_epochs = 5
+  # One view per keyframe: the whole frame at the test scale.
+  config.eval.num_clips = 1
+  config.eval.num_crops = 1
+  config.eval.batch_size = 8
+  # Training starts from a Kinetics checkpoint with a new 80-class head.
+  config.init_head = "reinit"
   return config

@@ -17,17 +17,33 @@ import pytest
 from model_configs import tiny_model_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-# Next to the checkout, or where $SLOWFAST_JAX_REFERENCE_DIR says (a git
-# worktree elsewhere).
-REFERENCE_DIR = pathlib.Path(os.environ.get(
-    "SLOWFAST_JAX_REFERENCE_DIR",
-    ROOT.parent / "shared" / "reference" / "pyslowfast"))
+
+
+def _shared_reference() -> pathlib.Path:
+  """`$SLOWFAST_JAX_REFERENCE_ROOT`, else `shared/reference` beside the
+  checkout (or beside one of its parents, for a git worktree)."""
+  if "SLOWFAST_JAX_REFERENCE_ROOT" in os.environ:
+    return pathlib.Path(os.environ["SLOWFAST_JAX_REFERENCE_ROOT"])
+  parents = pathlib.Path(__file__).resolve().parents
+  return next((p / "shared" / "reference" for p in parents
+               if (p / "shared" / "reference").is_dir()),
+              parents[2] / "shared" / "reference")
+
+
+REFERENCE_DIR = _shared_reference() / "pyslowfast"
 FULL_MODEL_KEYS_DIR = REFERENCE_DIR / "full_model_keys"
 REFERENCES = sorted(p.name[:-len("_io.npz")]
                     for p in REFERENCE_DIR.glob("*_tiny*_io.npz"))
 
 requires_references = pytest.mark.skipif(
     not REFERENCES, reason=f"no reference files in {REFERENCE_DIR}")
+
+# The detection models (AVA presets), with boxes in their `_io.npz`.
+AVA_REFERENCE_DIR = REFERENCE_DIR.parent / "pyslowfast_ava"
+AVA_REFERENCES = sorted(p.name[:-len("_io.npz")]
+                        for p in AVA_REFERENCE_DIR.glob("*_tiny*_io.npz"))
+requires_ava_references = pytest.mark.skipif(
+    not AVA_REFERENCES, reason=f"no reference files in {AVA_REFERENCE_DIR}")
 
 
 def preset_of(reference: str) -> str:
@@ -41,12 +57,48 @@ def tiny_config(reference: str):
                            frames=16)
 
 
+def _pathways(io) -> list[np.ndarray]:
+  """The `_io.npz`'s pathway inputs, channels-last `(N, T, H, W, C)`."""
+  return [io[f"arr_{i}"].transpose(0, 2, 3, 4, 1)
+          for i in range(2) if f"arr_{i}" in io]
+
+
 def inputs_and_output(reference: str) -> tuple[list[np.ndarray], np.ndarray]:
   """Pathway inputs, channels-last `(N, T, H, W, C)`, Slow first; eval output."""
   io = np.load(REFERENCE_DIR / f"{reference}_io.npz")
-  pathways = [io[f"arr_{i}"].transpose(0, 2, 3, 4, 1)
-              for i in range(2) if f"arr_{i}" in io]
-  return pathways, io["output"]
+  return _pathways(io), io["output"]
+
+
+def padded_boxes(rois: np.ndarray, batch: int, max_boxes: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+  """Release rois `(K, 5)` (batch index, x1, y1, x2, y2) → boxes
+  `(batch, max_boxes, 4)` and mask `(batch, max_boxes)`, in roi order."""
+  boxes = np.zeros((batch, max_boxes, 4), np.float32)
+  mask = np.zeros((batch, max_boxes), bool)
+  for b in range(batch):
+    clip_boxes = rois[rois[:, 0] == b, 1:]
+    boxes[b, :len(clip_boxes)] = clip_boxes
+    mask[b, :len(clip_boxes)] = True
+  return boxes, mask
+
+
+def ava_tiny_config(reference: str):
+  """The `model` config an AVA reference was built with (16 frames for
+  SlowFast, the config's own 4 for Slow)."""
+  frames = 16 if "slowfast" in reference else 4
+  return tiny_model_config(preset_of(reference), width=8, classes=10, crop=64,
+                           frames=frames)
+
+
+def ava_inputs_and_outputs(reference: str, max_boxes: int = 4) -> dict:
+  """`pathways`, padded `boxes` and `box_mask`, and the release's per-box
+  `projection_output` (logits) and `output` (sigmoid), `(K, classes)` in the
+  order of `box_mask`'s True entries."""
+  io = np.load(AVA_REFERENCE_DIR / f"{reference}_io.npz")
+  pathways = _pathways(io)
+  boxes, mask = padded_boxes(io["boxes"], pathways[0].shape[0], max_boxes)
+  return dict(pathways=pathways, boxes=boxes, box_mask=mask,
+              projection_output=io["projection_output"], output=io["output"])
 
 
 def read_manifest(path: pathlib.Path) -> list[tuple[str, tuple[int, ...], list[str]]]:

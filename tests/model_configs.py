@@ -4,7 +4,9 @@ from common import load_preset  # bench/common.py
 from common import ROOT
 
 PRESETS = sorted(p.stem for p in (ROOT / "configs").glob("*.py")
-                 if not p.stem.startswith(("demo", "_")))
+                 if not p.stem.startswith(("demo", "_", "ava_")))
+# The detection presets (tests/test_detection_model.py).
+AVA_PRESETS = sorted(p.stem for p in (ROOT / "configs").glob("ava_*.py"))
 
 
 def tiny_model_config(name: str, *, width: int = 8, classes: int = 10,

@@ -23,11 +23,13 @@ class Bottleneck(nn.Module):
     features: output width.
     temporal_kernel: kt of `a`.
     spatial_stride: stride of `b` and of the projection shortcut.
+    dilation: spatial dilation of `b` (2 in res5 of the detection models).
   """
   inner_features: int
   features: int
   temporal_kernel: int
   spatial_stride: int = 1
+  dilation: int = 1
   bn: functools.partial = BatchNorm
   conv_impl: str = "auto"
   dtype: jnp.dtype = jnp.float32
@@ -46,7 +48,9 @@ class Bottleneck(nn.Module):
     y = conv(self.inner_features, (self.temporal_kernel, 1, 1),
              name="conv_a")(x)
     y = nn.relu(bn(name="bn_a")(y, train))
-    y = conv(self.inner_features, (1, 3, 3), stride, name="conv_b")(y)
+    y = conv(self.inner_features, (1, 3, 3), stride,
+             kernel_dilation=(1, self.dilation, self.dilation),
+             name="conv_b")(y)
     y = nn.relu(bn(name="bn_b")(y, train))
     y = conv(self.features, (1, 1, 1), name="conv_c")(y)
     y = bn(scale_init=nn.initializers.zeros, name="bn_c")(y, train)
@@ -62,6 +66,7 @@ class ResStage(nn.Module):
     temporal_kernels: kt of each block's `a` conv (length `num_blocks`).
     spatial_stride: stride of block 0.
     nonlocal_after: indices of the blocks followed by a non-local block.
+    dilation: spatial dilation of every block's 3×3 conv.
   """
   num_blocks: int
   inner_features: int
@@ -71,6 +76,7 @@ class ResStage(nn.Module):
   nonlocal_after: Sequence[int] = ()
   nonlocal_instantiation: str = "dot_product"
   nonlocal_pool: Sequence[int] = (1, 2, 2)
+  dilation: int = 1
   bn: functools.partial = BatchNorm
   conv_impl: str = "auto"
   dtype: jnp.dtype = jnp.float32
@@ -80,7 +86,8 @@ class ResStage(nn.Module):
     for i in range(self.num_blocks):
       x = Bottleneck(self.inner_features, self.features,
                      self.temporal_kernels[i],
-                     self.spatial_stride if i == 0 else 1, bn=self.bn,
+                     self.spatial_stride if i == 0 else 1, self.dilation,
+                     bn=self.bn,
                      conv_impl=self.conv_impl, dtype=self.dtype,
                      name=f"block{i}")(x, train)
       if i in self.nonlocal_after:

@@ -26,6 +26,7 @@ class Conv3D(nn.Module):
     features: output channels.
     kernel_size: `(kt, kh, kw)`.
     strides: `(st, sh, sw)`.
+    kernel_dilation: `(dt, dh, dw)`.
     use_bias: add a bias (only the non-local block's convolutions have one).
     impl: "auto", "native" or "fast", see `slowfast_jax.ops.resolve`.
     dtype: compute dtype; parameters stay float32.
@@ -33,6 +34,7 @@ class Conv3D(nn.Module):
   features: int
   kernel_size: Sequence[int]
   strides: Sequence[int] = (1, 1, 1)
+  kernel_dilation: Sequence[int] = (1, 1, 1)
   use_bias: bool = False
   impl: str = "auto"
   dtype: jnp.dtype = jnp.float32
@@ -46,7 +48,8 @@ class Conv3D(nn.Module):
                         jnp.float32)
     outputs = conv3d.conv3d(inputs.astype(self.dtype),
                             kernel.astype(self.dtype), self.strides,
-                            ops.resolve(self.impl))
+                            ops.resolve(self.impl),
+                            self.kernel_dilation)
     if self.use_bias:
       bias = self.param("bias", nn.initializers.zeros, (self.features,),
                         jnp.float32)

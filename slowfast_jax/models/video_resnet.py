@@ -13,13 +13,13 @@ import jax
 import jax.numpy as jnp
 
 from slowfast_jax.config_lib import STAGE_DEPTHS
+from slowfast_jax.models import detection_head as detection_lib
 from slowfast_jax.models import fusion as fusion_lib
 from slowfast_jax.models import head as head_lib
 from slowfast_jax.models.blocks import ResStage
 from slowfast_jax.models.norm import BatchNorm
 from slowfast_jax.models.stem import Stem
 
-SPATIAL_STRIDES = (1, 2, 2, 2)  # res2..res5
 
 # Temporal kernel per architecture: the stem's per pathway, then for each res
 # stage a per-pathway list that is repeated over the blocks
@@ -81,6 +81,11 @@ class VideoResNet(nn.Module):
       "concat": (batch, C)}` ("fast" for SlowFast only): the pooled pathway
       features the classifier reads (`head.projection`'s input, before
       dropout), averaged over positions. 2304 = 2048 + 256 for SlowFast R50.
+  With `detection=True` (the release's DETECTION.ENABLE) the head is
+  `DetectionHead`: the call takes `boxes` `(batch, max_boxes, 4)` (x1, y1, x2,
+  y2 in input pixels) and `box_mask` `(batch, max_boxes)`, and "logits" are
+  per box, `(batch, max_boxes, classes)` (see `detection_head`). Without
+  boxes, each clip's whole frame is one box (what `init` uses).
   Stage feature maps are sown into the `intermediates` collection (`stem`,
   `res2`..`res5`, a tuple per pathway): `model.apply(variables, pathways,
   mutable=["intermediates"])`.
@@ -101,6 +106,12 @@ class VideoResNet(nn.Module):
   nonlocal_pool: Sequence[int]
   dropout_rate: float
   train_crop_size: int
+  spatial_strides: Sequence[int]  # res2..res5.
+  spatial_dilations: Sequence[int]  # res2..res5 (2 in res5 for detection).
+  detection: bool
+  detection_aligned: bool
+  roi_resolution: int
+  roi_spatial_scale_factor: int
   bn_momentum: float
   bn_epsilon: float
   bn_group_size: int
@@ -161,13 +172,32 @@ class VideoResNet(nn.Module):
       fusion_lib.fused_channels(self.fusion, 0, 1, 1)  # Raises a clear error.
     return fusion_lib.fuse_fast_to_slow(slow, fused)
 
+  def detection_head(self, x: list[jax.Array], pathways: Sequence[jax.Array],
+                     boxes: jax.Array | None, box_mask: jax.Array | None,
+                     train: bool) -> jax.Array:
+    """Per-box logits `(batch, max_boxes, classes)` of the detection models."""
+    if boxes is None:
+      boxes, box_mask = detection_lib.whole_frame_boxes(pathways)
+    elif box_mask is None:
+      box_mask = jnp.ones(boxes.shape[:2], bool)
+    return detection_lib.DetectionHead(
+        self.num_classes, self.dropout_rate, self.detection_aligned,
+        self.roi_resolution, self.roi_spatial_scale_factor,
+        name="head")(x, boxes, box_mask, train)
+
   @nn.compact
   def __call__(self, pathways: Sequence[jax.Array], train: bool = False,
-               output: str = "logits"):
+               output: str = "logits", boxes: jax.Array | None = None,
+               box_mask: jax.Array | None = None):
     if output not in OUTPUTS:
       raise ValueError(f"output={output!r}; expected one of {OUTPUTS}.")
+    if self.detection and output != "logits":
+      raise ValueError(f"output={output!r}: a detection model returns "
+                       "per-box logits only.")
     self.check_inputs(pathways)
     x = self.backbone(pathways, train)
+    if self.detection:
+      return self.detection_head(x, pathways, boxes, box_mask, train)
     pooled, per_position = head_lib.Head(
         self.num_classes, self.head_pool_windows(), self.dropout_rate,
         name="head")(x, train)
@@ -226,8 +256,9 @@ class VideoResNet(nn.Module):
       if self.nonlocal_location:
         nonlocal_after = tuple(self.nonlocal_location[stage_index][p])
       out.append(ResStage(num_blocks, inner, width, kernels,
-                          SPATIAL_STRIDES[stage_index], nonlocal_after,
+                          self.spatial_strides[stage_index], nonlocal_after,
                           self.nonlocal_instantiation,
                           tuple(self.nonlocal_pool),
+                          self.spatial_dilations[stage_index],
                           name=f"{name}_res{stage}", **common)(x[p], train))
     return out

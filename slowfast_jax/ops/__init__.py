@@ -11,6 +11,8 @@
   max-pool as a max of strided views (`max_pool`).
 - "auto": "fast" on the CPU backend, "native" elsewhere.
 
+`roi_align` (the detection head's RoIAlign) has one formulation.
+
 Importing this package sets XLA:CPU's compiler option for the model in
 `XLA_FLAGS` if JAX's backends are not up yet (`xla_cpu`), so that any jit of
 the model in the process compiles with it.

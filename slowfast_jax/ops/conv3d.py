@@ -17,9 +17,11 @@ from slowfast_jax.ops import conv2d
 _DIMENSION_NUMBERS = ("NDHWC", "DHWIO", "NDHWC")
 
 
-def _native(inputs, kernel, strides):
-  return lax.conv_general_dilated(inputs, kernel, tuple(strides),
-                                  conv2d.symmetric_padding(kernel.shape[:3]),
+def _native(inputs, kernel, strides, dilation=(1, 1, 1)):
+  padding = [(d * low, d * high) for d, (low, high) in
+             zip(dilation, conv2d.symmetric_padding(kernel.shape[:3]))]
+  return lax.conv_general_dilated(inputs, kernel, tuple(strides), padding,
+                                  rhs_dilation=tuple(dilation),
                                   dimension_numbers=_DIMENSION_NUMBERS)
 
 
@@ -177,10 +179,12 @@ def fast_formulation(kernel_shape: Sequence[int], strides: Sequence[int]):
 
 
 def conv3d(inputs: jax.Array, kernel: jax.Array, strides: Sequence[int],
-           impl: str = "native") -> jax.Array:
+           impl: str = "native",
+           dilation: Sequence[int] = (1, 1, 1)) -> jax.Array:
   """Convolves `(batch, time, height, width, in)` with `(kt, kh, kw, in, out)`.
 
-  Padding is `k // 2` on both sides of every axis, as the release's.
+  Padding is `dilation · (k // 2)` on both sides of every axis, as the
+  release's.
 
   Args:
     inputs: `(batch, time, height, width, in_channels)`.
@@ -189,12 +193,14 @@ def conv3d(inputs: jax.Array, kernel: jax.Array, strides: Sequence[int],
     impl: "native" (one `lax.conv_general_dilated`) or "fast" (the
       formulation `fast_formulation` picks for this kernel shape; the same
       numbers up to float rounding).
+    dilation: `(dt, dh, dw)` kernel dilation; dilated convolutions (res5 of
+      the detection models) are always native.
 
   Returns:
     `(batch, time', height', width', out_channels)`.
   """
-  if impl == "native":
-    return _native(inputs, kernel, strides)
+  if impl == "native" or tuple(dilation) != (1, 1, 1):
+    return _native(inputs, kernel, strides, dilation)
   if impl == "fast":
     formulation = fast_formulation(kernel.shape, strides)
     if formulation is None:
