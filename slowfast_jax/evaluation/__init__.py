@@ -1,0 +1,1 @@
+"""Scoring views, aggregating them per video, metrics, plots."""
