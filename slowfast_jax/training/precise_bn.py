@@ -41,6 +41,11 @@ from slowfast_jax import sharding
 from slowfast_jax.data import model_input
 from slowfast_jax.models import norm
 
+try:  # Where the grouped moments live once slowfast_jax/ops/ is merged.
+  from slowfast_jax.ops.batch_norm import grouped_moments
+except ImportError:
+  from slowfast_jax.models.norm import grouped_moments
+
 ESTIMATORS = ("population", "mean_of_batch_var")
 
 
@@ -77,7 +82,7 @@ def batch_moments(model: nn.Module, variables: dict[str, Any],
         raise ValueError(f"BatchNorm {'/'.join(path)} runs twice in one "
                          "forward; precise statistics need one call per layer.")
       x = args[0].astype(jnp.float32)
-      mean, var = norm.grouped_moments(x, module.group_size)
+      mean, var = grouped_moments(x, module.group_size)
       count = x.size // x.shape[-1] // mean.shape[0]
       moments[path] = (mean.mean(0), (jnp.square(mean) + var).mean(0),
                        (var * (count / max(count - 1, 1))).mean(0))
