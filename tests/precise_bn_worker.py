@@ -24,7 +24,7 @@ GROUP_SIZE = 2
 
 
 def setup(num_batches=3, batch=8):
-  """A tiny SlowFast (groups of 2 clips), its variables, random uint8 batches."""
+  """A tiny SlowFast (BN groups of 2 clips), variables, random uint8 batches."""
   config = train_configs.tiny_train_config(batch=batch,
                                            bn_group_size=GROUP_SIZE)
   model = models.build_model(config.model)

@@ -95,7 +95,8 @@ def test_csv_round_trip_and_scores_to_detections(tmp_path):
   label_map.write_text('item {\n  name: "bend"\n  id: 1\n}\n'
                        'item {\n  name: "dance"\n  label_id: 4\n}\n')
   assert ava_metrics.read_label_map(label_map) == {1: "bend", 4: "dance"}
-  keys = [ava_metrics.frame_key("vid", "902"), ava_metrics.frame_key("vid", 1000)]
+  keys = [ava_metrics.frame_key("vid", "902"),
+          ava_metrics.frame_key("vid", 1000)]
   assert keys == ["vid,0902", "vid,1000"]
   scores = np.array([[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8]])
   det = ava_metrics.detections_from_scores(keys, [A, B], scores, [1, 4])
@@ -111,7 +112,7 @@ def test_csv_round_trip_and_scores_to_detections(tmp_path):
   np.testing.assert_allclose(back.boxes, [A, B])
   np.testing.assert_allclose(back.scores, [0.4, 0.8])
   path.write_text("vid,0902,0.1,0.1,0.4,0.5,4\n")  # No score column.
-  with pytest.raises(ValueError, match="detections.csv:1: 7 columns; expected 8"):
+  with pytest.raises(ValueError, match="csv:1: 7 columns; expected 8"):
     ava_metrics.read_boxes(path, with_scores=True)
 
 
@@ -164,7 +165,7 @@ def test_random_frames_with_tied_scores_equal_loop_evaluation(seed):
       for _ in range(rng.integers(0, 4)):  # Jittered, sometimes flipped.
         jittered = list(np.array(box) + rng.normal(0, 0.06, 4))
         if rng.random() < 0.1:
-          jittered = jittered[2:3] + jittered[1:2] + jittered[0:1] + jittered[3:]
+          jittered = [jittered[i] for i in (2, 1, 0, 3)]
         det.append((key, jittered, label, round(rng.random(), 1)))
   det += [(f"v9,{902:04d}", A, 1, 0.5)]  # A frame without ground truth.
   det = [det[i] for i in rng.permutation(len(det))]

@@ -118,3 +118,35 @@ def test_too_few_batches_and_bad_estimator(setup):
     precise(variables, batches, 3, "median")
   with pytest.raises(ValueError, match="needs 5 batches; the iterator gave 0"):
     precise(variables, iter(()), 5)
+
+
+def test_numpy_rule_is_fvcores():
+  """`numpy_precise` is what fvcore's `update_bn_stats` does to a torch BN."""
+  torch = pytest.importorskip("torch")
+  fvcore_precise_bn = pytest.importorskip("fvcore.nn.precise_bn")
+  rng = np.random.default_rng(0)
+  batches = [rng.normal(1.5, 2.0, (2, 3, 2, 3, 3)).astype(np.float32)
+             for _ in range(4)]  # (N, C, T, H, W), as the release's BN3d.
+  collected = {}
+  for estimator in ("population", "mean_of_batch_var"):
+    model = torch.nn.Sequential(torch.nn.BatchNorm3d(3)).train()
+    if estimator == "mean_of_batch_var":  # Older fvcore's estimator.
+      old = fvcore_precise_bn._PopulationVarianceEstimator
+      fvcore_precise_bn._PopulationVarianceEstimator = (
+          fvcore_precise_bn._MeanOfBatchVarianceEstimator)
+    try:
+      fvcore_precise_bn.update_bn_stats(
+          model, [torch.from_numpy(b) for b in batches], len(batches))
+    finally:
+      if estimator == "mean_of_batch_var":
+        fvcore_precise_bn._PopulationVarianceEstimator = old
+    axes = (0, 2, 3, 4)
+    collected[("bn",)] = {
+        "mean": [b.astype(np.float64).mean(axes) for b in batches],
+        "var": [b.astype(np.float64).var(axes, ddof=1) for b in batches],
+        "count": 2 * 2 * 3 * 3}
+    want = numpy_precise(collected, estimator)
+    np.testing.assert_allclose(model[0].running_mean.numpy(),
+                               want[("bn", "mean")], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model[0].running_var.numpy(),
+                               want[("bn", "var")], rtol=1e-5, atol=1e-6)

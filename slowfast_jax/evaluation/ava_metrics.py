@@ -209,7 +209,8 @@ def _true_positives(detections: BoxTable, groundtruth: BoxTable,
   iou = np.where(same_class, _iou(detections.boxes, groundtruth.boxes),
                  -np.inf)
   best = np.argmax(iou, axis=1)
-  matched = np.take_along_axis(iou, best[:, None], axis=1)[:, 0] >= iou_threshold
+  best_iou = np.take_along_axis(iou, best[:, None], axis=1)[:, 0]
+  matched = best_iou >= iou_threshold
   tp = np.zeros(len(best), bool)
   rows = np.flatnonzero(matched)
   _, first = np.unique(best[rows], return_index=True)

@@ -6,8 +6,9 @@ The release (tools/train_net.py, before each checkpoint or eval epoch when
 loader (training augmentation): the model runs in training mode with every
 BatchNorm's momentum set to 1, so after each forward a layer's running mean
 is that batch's mean and its running variance that batch's unbiased
-(Bessel-corrected) variance. fvcore (0.1.5.post20221221, the version the
-release installs) combines them with its `_PopulationVarianceEstimator`:
+(Bessel-corrected) variance. fvcore (0.1.5.post20221221 and its git head,
+which the release's INSTALL.md installs) combines them with its
+`_PopulationVarianceEstimator`:
 
     mean = average over batches of the batch means
     var  = average over batches of (batch mean² + biased batch variance)
@@ -94,7 +95,7 @@ def batch_moments(model: nn.Module, variables: dict[str, Any],
 
 
 def _accumulate(averages, index, variables, batch, *, model, config):
-  """Running averages over batches: `avg += (new − avg) / index` (fvcore's)."""
+  """Running averages over batches: `avg += (new − avg) / index`, as fvcore."""
   new = batch_moments(model, variables, batch, config)
   return jax.tree.map(lambda avg, x: avg + (x - avg) / index, averages, new)
 
