@@ -133,6 +133,12 @@ def kinetics_config(model: ml_collections.ConfigDict,
   config.optim.end_lr = 0.0
   config.optim.label_smoothing = 0.0
   config.optim.grad_clip_norm = 0.0  # 0 = off.
+  # Precise BatchNorm statistics (release BN.USE_PRECISE_STATS, on in its
+  # Kinetics configs): recomputed over `num_batches` training batches before
+  # each checkpoint / eval (slowfast_jax/training/precise_bn.py).
+  config.precise_bn = ml_collections.ConfigDict()
+  config.precise_bn.enabled = True
+  config.precise_bn.num_batches = 200  # BN.NUM_BATCHES_PRECISE.
 
   config.eval = ml_collections.ConfigDict()
   config.eval.num_clips = 10

@@ -1,0 +1,1 @@
+"""Training helpers around the step: precise BatchNorm statistics."""
