@@ -6,10 +6,7 @@ from sklearn import metrics as sk_metrics
 
 from slowfast_jax.evaluation import multilabel_metrics
 
-try:  # The evaluation package's home of the view aggregator, once merged.
-  from slowfast_jax.evaluation.metrics import ViewAggregator
-except ImportError:
-  from slowfast_jax.eval_metrics import ViewAggregator
+from slowfast_jax.evaluation.metrics import ViewAggregator
 
 
 def release_map(scores, labels):

@@ -42,10 +42,7 @@ from slowfast_jax import sharding
 from slowfast_jax.data import model_input
 from slowfast_jax.models import norm
 
-try:  # Where the grouped moments live once slowfast_jax/ops/ is merged.
-  from slowfast_jax.ops.batch_norm import grouped_moments
-except ImportError:
-  from slowfast_jax.models.norm import grouped_moments
+from slowfast_jax.ops.batch_norm import grouped_moments
 
 ESTIMATORS = ("population", "mean_of_batch_var")
 
