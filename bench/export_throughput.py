@@ -262,16 +262,19 @@ def main():
              "args": {k: v for k, v in vars(args).items()
                       if k not in ("worker", "prepare", "batch", "workdir")},
              "rows": rows}
+  print_table(rows)
+  pathlib.Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+  pathlib.Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+  print(f"Wrote {args.output}")
+
+
+def print_table(rows) -> None:
   print("\nruntime | batch | clips/s | first call after a switch, clips/s "
         "| load s | first call s | max |Δp| vs JAX")
   for r in rows:
     print(f"{r['runtime']} | {r['batch']} | {r['clips_per_s']:.3f} | "
           f"{r['first_call_clips_per_s']:.3f} | {r['load_s']} | "
           f"{r['first_call_s']} | {r['max_abs_diff_vs_jax']:.1e}")
-  output = pathlib.Path(args.output)
-  output.parent.mkdir(parents=True, exist_ok=True)
-  output.write_text(json.dumps(results, indent=2) + "\n")
-  print(f"Wrote {output}")
 
 
 if __name__ == "__main__":

@@ -34,16 +34,22 @@ def save(fmt: str, config: ml_collections.ConfigDict, variables: Any,
   _check_format(fmt)
   serve = serving.make_serving_fn(config, top_k)
   spec = serving.input_spec(config, batch)
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
   if fmt == "savedmodel":
     from slowfast_jax.export import saved_model  # pylint: disable=g-import-not-at-top
     return saved_model.save(serve, variables, spec, path)
+  # The variables become constants of the graph.
   variables = jax.tree.map(np.asarray, variables)
   frames_fn = lambda frames: serve(variables, frames)
   if fmt == "onnx":
+    import onnx  # pylint: disable=g-import-not-at-top
     from slowfast_jax.export import onnx_model  # pylint: disable=g-import-not-at-top
-    return onnx_model.save(frames_fn, spec, path)
-  from slowfast_jax.export import stablehlo  # pylint: disable=g-import-not-at-top
-  return stablehlo.save(frames_fn, spec, path)
+    onnx.save(onnx_model.convert(frames_fn, spec), str(path))
+  else:
+    from slowfast_jax.export import stablehlo  # pylint: disable=g-import-not-at-top
+    path.write_bytes(bytes(stablehlo.export(frames_fn, spec).serialize()))
+  return path
 
 
 def load(fmt: str, path: epath.PathLike

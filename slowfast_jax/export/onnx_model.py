@@ -83,16 +83,6 @@ def convert(fn: Callable[[jax.Array], Any], spec: jax.ShapeDtypeStruct):
   return model
 
 
-def save(fn: Callable[[jax.Array], Any], spec: jax.ShapeDtypeStruct,
-         path: epath.PathLike) -> epath.Path:
-  """Converts `fn` for `spec` and writes the `.onnx` file at `path`."""
-  import onnx  # pylint: disable=g-import-not-at-top
-  path = epath.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  onnx.save(convert(fn, spec), str(path))
-  return path
-
-
 def load(path: epath.PathLike, **session_options
          ) -> Callable[..., tuple[Any, Any]]:
   """`run(frames) -> (probabilities, top_k_indices)` numpy, via onnxruntime.

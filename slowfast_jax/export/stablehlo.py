@@ -38,15 +38,6 @@ def export(fn: Callable[[jax.Array], Any], spec: jax.ShapeDtypeStruct
   return exported
 
 
-def save(fn: Callable[[jax.Array], Any], spec: jax.ShapeDtypeStruct,
-         path: epath.PathLike) -> epath.Path:
-  """Exports `fn` for `spec` and writes the serialized bytes to `path`."""
-  path = epath.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_bytes(bytes(export(fn, spec).serialize()))
-  return path
-
-
 def load(path: epath.PathLike) -> jax.export.Exported:
   """The `Exported` in `path`; call it with `.call(frames)`."""
   return jax.export.deserialize(bytearray(epath.Path(path).read_bytes()))
