@@ -216,3 +216,26 @@ def test_cli_exports_the_checkpoint(tmp_path):
 def test_full_size_slowfast_8x8_r50(fmt, tmp_path):
   """slowfast_8x8_r50 at 224² (SLOWFAST_EXPORT_FULL_SIZE=1)."""
   check_format(fmt, "slowfast_8x8_r50", tmp_path / f"model.{fmt}", "full")
+
+
+def test_bench_takes_turns_and_reports_medians():
+  spec = importlib.util.spec_from_file_location(
+      "export_throughput", ROOT / "bench" / "export_throughput.py")
+  bench = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(bench)
+  calls = []
+
+  class FakeWorker:
+    def __init__(self, name, seconds):
+      self.name, self.seconds = name, seconds
+
+    def time(self, settle, repeats):
+      calls.append(self.name)
+      return [self.seconds * 2] * settle + [self.seconds] * repeats
+
+  rates = bench.take_turns({"onnx": FakeWorker("onnx", 0.5),
+                            "jax": FakeWorker("jax", 0.25)},
+                           rounds=3, repeats=2, settle=1, clips=8)
+  assert calls == ["onnx", "jax"] * 3
+  assert rates["onnx"] == {"clips_per_s": 16.0, "first_call_clips_per_s": 8.0}
+  assert rates["jax"] == {"clips_per_s": 32.0, "first_call_clips_per_s": 16.0}

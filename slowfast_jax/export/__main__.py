@@ -15,6 +15,7 @@ docs/export.md).
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 from slowfast_jax.export import FORMATS
@@ -39,6 +40,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if _DYNAMIC_BATCH.value and flags.FLAGS["batch"].present:
     raise app.UsageError("Give --batch N or --dynamic-batch, not both.")
+  logging.set_verbosity(logging.WARNING)  # orbax and jax2onnx log at INFO.
   # Imported here so `--help` and flag errors are instant.
   from slowfast_jax import checkpoint  # pylint: disable=g-import-not-at-top
   from slowfast_jax import eval_lib  # pylint: disable=g-import-not-at-top
@@ -52,9 +54,10 @@ def main(argv):
   path = formats.save(_FORMAT.value, config, variables, _OUT.value,
                       batch=batch, top_k=_TOP_K.value)
   shape = serving.frames_shape(config, "batch" if batch is None else batch)
-  print(f"Wrote {path} ({_FORMAT.value}): frames uint8 {shape} -> "
-        f"probabilities ({shape[0]}, {config.model.num_classes}) float32, "
-        f"top_k_indices ({shape[0]}, {_TOP_K.value}) int32")
+  print(f"Wrote {path} ({_FORMAT.value}): frames uint8 "
+        f"({', '.join(map(str, shape))}) -> probabilities ({shape[0]}, "
+        f"{config.model.num_classes}) float32, top_k_indices ({shape[0]}, "
+        f"{_TOP_K.value}) int32")
 
 
 if __name__ == "__main__":
