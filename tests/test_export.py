@@ -5,7 +5,7 @@ SavedModel (TensorFlow), slower to convert, on three representative ones. All
 at a tiny size (width 8, 10 classes, 64² crops, 16 frames, random
 variables), with a symbolic batch run at batch 1 and 5. The same check at the
 full size of slowfast_8x8_r50 (224², width 64, 400 classes, 32 frames) runs
-with SLOWFAST_EXPORT_FULL_SIZE=1 (for the lead; minutes and ~10 GB).
+with SLOWFAST_EXPORT_FULL_SIZE=1 (for the lead; not run here).
 """
 
 import functools
@@ -53,10 +53,16 @@ full_size_only = pytest.mark.skipif(
 
 
 @functools.cache
-def reference(name, size="tiny"):
+def reference(name, size="tiny", test_crop=None):
   """`(config, variables, frames (5, ...), JAX outputs)`: the serving
-  function jitted with the config's own conv path (eval / predict's)."""
+  function jitted with the config's own conv path (eval / predict's).
+
+  `test_crop` larger than the training crop gives a head map of several
+  positions (the release tests 8×8 at 256², trained at 224²).
+  """
   config = export_models.export_config(name, size)
+  if test_crop:
+    config.data.test_crop_size = test_crop
   variables = export_models.random_model_variables(config)
   frames = export_models.clip_frames(config, 5)
   serve = serving.make_serving_fn(config, TOP_K,
@@ -79,9 +85,9 @@ def assert_matches(outputs, expected):
       atol=TOLERANCE, rtol=0)
 
 
-def check_format(fmt, name, path, size="tiny"):
+def check_format(fmt, name, path, size="tiny", test_crop=None):
   """Exports with a symbolic batch, reloads, runs batch 5 and batch 1."""
-  config, variables, frames, expected = reference(name, size)
+  config, variables, frames, expected = reference(name, size, test_crop)
   formats.save(fmt, config, variables, path, top_k=TOP_K)
   run = formats.load(fmt, path)
   assert_matches(run(frames), expected)
@@ -107,6 +113,12 @@ def test_onnx_matches_jax(name, tmp_path):
   assert convs and all(_conv_spatial_axes(n) == 3 for n in convs)
   assert {n.domain for n in model.graph.node} <= {"", "ai.onnx"}
   assert config.model.conv_impl == "auto"  # The export overrides it.
+
+
+@needs_onnx
+def test_onnx_at_a_test_crop_larger_than_the_training_crop(tmp_path):
+  # 96² for a 64² model: the head's average pool slides over 2×2 positions.
+  check_format("onnx", "slowfast_8x8_r50", tmp_path / "m.onnx", test_crop=96)
 
 
 def _conv_spatial_axes(node):
