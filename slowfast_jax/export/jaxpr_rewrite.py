@@ -37,8 +37,10 @@ def _inner_jaxpr(eqn) -> jax_core.ClosedJaxpr:
       f"No inner jaxpr in the {eqn.primitive.name!r} equation to inline.")
 
 
-def _fill(value, shape, dtype):
-  return lax.broadcast_in_dim(lax.convert_element_type(value, dtype), shape,
+def _fill_block(x, axis, size, value):
+  """`value` in `x`'s shape and dtype, with `size` along `axis`."""
+  shape = x.shape[:axis] + (size,) + x.shape[axis + 1:]
+  return lax.broadcast_in_dim(lax.convert_element_type(value, x.dtype), shape,
                               ())
 
 
@@ -51,11 +53,10 @@ def pad_by_concatenation(x: jax.Array, value: jax.Array,
           f"pad config {tuple(config)}: only non-negative edge padding is "
           "exported to ONNX.")
     parts = [x]
-    block = lambda size, axis=axis: x.shape[:axis] + (size,) + x.shape[axis + 1:]
     if low:
-      parts.insert(0, _fill(value, block(low), x.dtype))
+      parts.insert(0, _fill_block(x, axis, low, value))
     if high:
-      parts.append(_fill(value, block(high), x.dtype))
+      parts.append(_fill_block(x, axis, high, value))
     if len(parts) > 1:
       x = lax.concatenate(parts, axis)
   return x

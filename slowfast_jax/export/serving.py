@@ -25,7 +25,7 @@ EXPORT_CONV_IMPL = "native"
 ServingFn = Callable[[Any, jax.Array], tuple[jax.Array, jax.Array]]
 
 
-def test_scores(model, variables, pathways) -> jax.Array:
+def class_probabilities(model, variables, pathways) -> jax.Array:
   """The release's test output `(batch, classes)`: the mean over the head's
   positions of the softmax at each position.
 
@@ -100,7 +100,7 @@ def make_serving_fn(config: ml_collections.ConfigDict, top_k: int = 5,
       raise ValueError(f"The serving input has dtype {frames.dtype}; expected "
                        "uint8 frames (batch, time, height, width, 3).")
     pathways = model_input.prepare_pathways(frames, config.model, config.data)
-    probabilities = test_scores(model, variables, pathways)
+    probabilities = class_probabilities(model, variables, pathways)
     return probabilities.astype(jnp.float32), top_k_indices(probabilities,
                                                            top_k)
 
