@@ -2,8 +2,9 @@
 
 `make_serving_fn` gives `serve(variables, frames) -> (probabilities,
 top_k_indices)`: it normalizes the uint8 frames, splits them into the model's
-pathways (`model_input.prepare_pathways`), runs the network in eval mode and
-returns the release's test output and its top-k classes. The network is built
+pathways, runs the network in eval mode and returns the release's test output
+and its top-k classes: `evaluation.scorer.view_scores`, the scorer's own
+function, traced with the exported model. The network is built
 with `conv_impl="native"` (one `lax.conv_general_dilated` per convolution, no
 CPU-specific formulations), so the exported graph holds only standard ops.
 """
@@ -15,23 +16,14 @@ import jax.numpy as jnp
 import ml_collections
 
 from slowfast_jax import models
-from slowfast_jax.data import model_input
+from slowfast_jax.evaluation import scorer
 
 INPUT_NAME = "frames"
 OUTPUT_NAMES = ("probabilities", "top_k_indices")
-# The convolution path that gets exported; see `slowfast_jax.models.conv`.
+# The ops' formulation that gets exported; see `slowfast_jax.ops`.
 EXPORT_CONV_IMPL = "native"
 
 ServingFn = Callable[[Any, jax.Array], tuple[jax.Array, jax.Array]]
-
-
-def class_probabilities(model, variables, pathways) -> jax.Array:
-  """The release's test output `(batch, classes)`: the mean over the head's
-  positions of the softmax at each position.
-
-  The one call here that depends on the model's output contract.
-  """
-  return model.apply(variables, pathways, train=False, probabilities=True)
 
 
 def frames_shape(config: ml_collections.ConfigDict,
@@ -99,9 +91,8 @@ def make_serving_fn(config: ml_collections.ConfigDict, top_k: int = 5,
     if frames.dtype != jnp.uint8:
       raise ValueError(f"The serving input has dtype {frames.dtype}; expected "
                        "uint8 frames (batch, time, height, width, 3).")
-    pathways = model_input.prepare_pathways(frames, config.model, config.data)
-    probabilities = class_probabilities(model, variables, pathways)
-    return probabilities.astype(jnp.float32), top_k_indices(probabilities,
-                                                           top_k)
+    probabilities = scorer.view_scores(model, variables, frames, config.model,
+                                       config.data)
+    return probabilities, top_k_indices(probabilities, top_k)
 
   return serve
