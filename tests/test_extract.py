@@ -11,9 +11,6 @@ import numpy as np
 import pytest
 
 import jax
-import jax.numpy as jnp
-from slowfast_jax import checkpoint
-from slowfast_jax import models
 from slowfast_jax.data import decode
 from slowfast_jax.data import model_input
 from slowfast_jax.data import synthetic
@@ -21,7 +18,6 @@ from slowfast_jax.evaluation import features
 from slowfast_jax.evaluation import windows
 
 import eval_configs
-from model_configs import random_variables
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NTSC = fractions.Fraction(30000, 1001)  # 29.97 fps.
@@ -83,16 +79,6 @@ def test_windows_take_the_release_clip_indices():
   assert cut[1].clip[:, 0, 0, 0].tolist() == [12, 14, 16, 18, 20, 22, 24, 27]
 
 
-def _tiny_checkpoint(tmp_path):
-  config = eval_configs.get_config()
-  model = models.build_model(config.model)
-  inputs = [jnp.zeros(s) for s in models.input_shapes(config.model, 32)]
-  variables = jax.tree.map(np.asarray, random_variables(model, inputs))
-  ckpt = tmp_path / "ckpt"
-  checkpoint.save_variables(ckpt, variables)
-  return config, model, variables, str(ckpt)
-
-
 def _direct_features(model, variables, config, path, s):
   """Pooled features of every window, cut by hand from the decoded video."""
   frames = decode.decode_video(path, fps=s.fps, short_side=s.short_side)
@@ -112,7 +98,8 @@ def _direct_features(model, variables, config, path, s):
 
 
 def test_cli_features_equal_the_models_and_bad_files_are_reported(tmp_path):
-  config, model, variables, ckpt = _tiny_checkpoint(tmp_path)
+  ckpt = str(tmp_path / "ckpt")
+  config, model, variables = eval_configs.save_tiny_checkpoint(ckpt)
   videos = tmp_path / "videos"
   good = [
       write_long_video(videos / "a" / "v25.mp4", 25, 300, 54, 70, seed=0),

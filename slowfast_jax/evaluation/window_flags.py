@@ -1,12 +1,11 @@
 """Command-line flags for sliding windows, shared by `extract` and `predict`.
 
 Importing this module defines the flags (underscore names, with the dashed
-spellings as aliases: `--window-frames` = `--window_frames`).
+spellings as aliases: `--window-frames` = `--window_frames`). It imports
+nothing heavy, so `--help` stays instant.
 """
 
 from absl import flags
-
-from slowfast_jax.evaluation import windows
 
 _WINDOW_FRAMES = flags.DEFINE_integer(
     "window_frames", None, "Frames (at --fps) a window spans (default: "
@@ -19,7 +18,7 @@ _STRIDE_FRAMES = flags.DEFINE_float(
 _FPS = flags.DEFINE_float(
     "fps", None, "Decode at this frame rate (default: data.target_fps).")
 _CROP = flags.DEFINE_enum(
-    "crop", "center", list(windows.CROPS),
+    "crop", "center", ["center", "full"],  # windows.CROPS
     "center: a square crop of --crop_size; full: the whole resized frame.")
 _SHORT_SIDE = flags.DEFINE_integer(
     "short_side", None,
@@ -33,8 +32,10 @@ for _holder in (_WINDOW_FRAMES, _STRIDE_SECONDS, _STRIDE_FRAMES, _SHORT_SIDE,
   flags.DEFINE_alias(_holder.name.replace("_", "-"), _holder.name)
 
 
-def spec_from_flags(config) -> windows.WindowSpec:
-  """The windows the flags ask for, defaults from `config`."""
+def spec_from_flags(config):
+  """The `windows.WindowSpec` the flags ask for, defaults from `config`."""
+  # Imported here so `--help` and flag errors are instant.
+  from slowfast_jax.evaluation import windows  # pylint: disable=g-import-not-at-top
   return windows.spec_from_config(
       config, window_frames=_WINDOW_FRAMES.value,
       stride_seconds=_STRIDE_SECONDS.value, stride_frames=_STRIDE_FRAMES.value,
