@@ -62,6 +62,10 @@ def main(argv: Sequence[str]) -> int:
   from slowfast_jax.evaluation import features  # pylint: disable=g-import-not-at-top
 
   sharding.initialize_distributed(auto=_JAX_DISTRIBUTED.value)
+  if window_flags.BATCH.value % jax.local_device_count():
+    raise app.UsageError(f"--batch {window_flags.BATCH.value} must be a "
+                         f"multiple of the {jax.local_device_count()} local "
+                         "devices.")
   config = _CONFIG.value
   spec = window_flags.spec_from_flags(config)
   variables, _ = checkpoint.restore_variables(_CHECKPOINT.value)
