@@ -14,6 +14,7 @@ status is then 1. On several hosts (`--jax_distributed` or the JAX_*
 variables), each host takes its share of the list.
 """
 
+import os
 import sys
 from typing import Sequence
 
@@ -49,6 +50,11 @@ def read_video_list(path: str) -> list[str]:
   return [line for line in lines if line and not line.startswith("#")]
 
 
+def checkpoint_dir(path: str) -> str:
+  """A local checkpoint path made absolute (orbax refuses relative ones)."""
+  return path if "://" in path else os.path.abspath(path)
+
+
 def main(argv: Sequence[str]) -> int:
   videos = list(argv[1:])
   if _LIST.value:
@@ -68,14 +74,15 @@ def main(argv: Sequence[str]) -> int:
                          "devices.")
   config = _CONFIG.value
   spec = window_flags.spec_from_flags(config)
-  variables, _ = checkpoint.restore_variables(_CHECKPOINT.value)
-  evaluator.check_num_classes(variables, config.model, _CHECKPOINT.value)
+  ckpt = checkpoint_dir(_CHECKPOINT.value)
+  variables, _ = checkpoint.restore_variables(ckpt)
+  evaluator.check_num_classes(variables, config.model, ckpt)
   apply = features.make_feature_fn(config.model, config.data, variables,
                                    feature=_FEATURE.value)
   summary = features.extract(
       videos, _OUT.value, spec, apply, batch_size=window_flags.BATCH.value,
       dtype=_DTYPE.value,
-      metadata=dict(feature=_FEATURE.value, checkpoint=_CHECKPOINT.value),
+      metadata=dict(feature=_FEATURE.value, checkpoint=ckpt),
       process_index=jax.process_index(), process_count=jax.process_count())
   logging.info("extract: %s", summary)
   print(f"Wrote {len(summary.written)} videos ({summary.windows} windows, "

@@ -137,7 +137,7 @@ def nearest_window(times: np.ndarray, result: windows.VideoOutputs
 
 def _label(lines: Sequence[str], height: int) -> tuple[np.ndarray, np.ndarray]:
   """The text box: RGB `(h, w, 3)` uint8 and alpha `(h, w, 1)` float."""
-  size = max(9, height // 16)
+  size = max(10, height // 24)  # Font pixels: 45 at 1080p.
   font = ImageFont.load_default(size=size)
   width = max(int(font.getlength(line)) for line in lines) + size
   box = Image.new("RGBA", (width, len(lines) * (size + 3) + size // 2),
