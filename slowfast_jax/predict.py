@@ -12,9 +12,21 @@ cannot be read is reported on one line; the others are still predicted and
 the exit status is 1. The config stored with the checkpoint is used unless
 `--config` replaces it (as in `eval.py`); a checkpoint that cannot be used is
 reported on one line (exit status 1).
+
+Over time (long videos):
+
+  python -m slowfast_jax.predict --checkpoint DIR --timeline \
+      [--json] [--plot chart.png] [--overlay out.mp4] \
+      [--window_frames N] [--stride_seconds S] video.mp4
+
+prints the top-k classes of each sliding window (the windows of `extract`,
+`slowfast_jax.evaluation.windows`; each window is one view scored with the
+release's test output), with start and end times; `--plot` writes a timeline
+chart, `--overlay` the video with the current top classes drawn on it.
 """
 
 import json
+import os
 import sys
 from typing import Any, Sequence
 
@@ -24,6 +36,7 @@ from ml_collections import config_flags
 import numpy as np
 
 from slowfast_jax import stored_config
+from slowfast_jax.evaluation import window_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", stored_config.PATH, stored_config.FLAG_HELP, lock_config=True)
@@ -34,11 +47,19 @@ _JSON = flags.DEFINE_bool("json", False, "Print one JSON object per video.")
 _LABELS = flags.DEFINE_string(
     "labels", None, "Class names file (one per line, or JSON).")
 _TOP_K = flags.DEFINE_integer("top_k", 5, "Classes to print per video.")
+_TIMELINE = flags.DEFINE_bool(
+    "timeline", False, "Top classes per sliding window (--window_frames, "
+    "--stride_seconds, ...) instead of per video.")
+_PLOT = flags.DEFINE_string(
+    "plot", None, "Write a timeline chart PNG here (implies --timeline).")
+_OVERLAY = flags.DEFINE_string(
+    "overlay", None, "Write the video with the current top classes drawn on "
+    "it here, .mp4 (implies --timeline).")
 flags.mark_flags_as_required(["checkpoint"])
 
 
-def make_video_scorer(config, variables):
-  """`score(views uint8 (views, T, crop, crop, 3)) -> (classes,)` summed scores.
+def make_view_scorer(config, variables):
+  """`score(views uint8 (views, T, crop, crop, 3)) -> (views, classes)`.
 
   The evaluator's pieces on one host: `scorer.make_scorer` over the local
   devices, `evaluator.score_host_batch` for the padding.
@@ -55,9 +76,15 @@ def make_video_scorer(config, variables):
     out = evaluator.score_host_batch(
         score_views, variables,
         {"video": views, "mask": np.ones(len(views), bool)}, mesh)
-    return out["scores"][out["mask"]].sum(axis=0)
+    return out["scores"][out["mask"]]
 
   return score
+
+
+def make_video_scorer(config, variables):
+  """`score(views uint8 (views, T, crop, crop, 3)) -> (classes,)` summed."""
+  score_views = make_view_scorer(config, variables)
+  return lambda views: score_views(views).sum(axis=0)
 
 
 def predict_file(path: str, config, score) -> np.ndarray:
@@ -81,6 +108,45 @@ def top_classes(scores: np.ndarray, names: Sequence[str], k: int
   return [(names[i], float(scores[i] / total)) for i in order]
 
 
+def per_video_path(path: str, video: str, num_videos: int) -> str:
+  """`path` for one video; `ROOT.VIDEO_STEM.EXT` when there are several."""
+  if num_videos == 1:
+    return path
+  root, ext = os.path.splitext(path)
+  return f"{root}.{os.path.splitext(os.path.basename(video))[0]}{ext}"
+
+
+def predict_timelines(videos: Sequence[str], config, variables,
+                      names: Sequence[str]) -> int:
+  """`--timeline`: top-k per window of each video (text or `--json`), and
+  the `--plot` chart and `--overlay` video. Returns the exit status."""
+  from slowfast_jax.evaluation import timeline  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.evaluation import windows  # pylint: disable=g-import-not-at-top
+  spec = window_flags.spec_from_flags(config)
+  failures = 0
+  for result in windows.iter_video_outputs(
+      videos, spec, make_view_scorer(config, variables),
+      batch_size=window_flags.BATCH.value):
+    if isinstance(result, windows.VideoFailure):
+      failures += 1
+      print(f"error: {result.path}: {result.reason}", file=sys.stderr,
+            flush=True)
+      continue
+    record = timeline.timeline_record(result, names, _TOP_K.value)
+    text = (json.dumps(record) if _JSON.value
+            else "\n".join(timeline.format_record(record)))
+    print(text, flush=True)
+    if _PLOT.value:
+      path = per_video_path(_PLOT.value, result.path, len(videos))
+      timeline.plot_timeline(result, names, path)
+      print(f"wrote {path}", file=sys.stderr, flush=True)
+    if _OVERLAY.value:
+      path = per_video_path(_OVERLAY.value, result.path, len(videos))
+      timeline.write_overlay(result, names, path, k=min(_TOP_K.value, 3))
+      print(f"wrote {path}", file=sys.stderr, flush=True)
+  return 1 if failures else 0
+
+
 def main(argv: Sequence[str]) -> int:
   videos = list(argv[1:])
   if not videos:
@@ -101,6 +167,8 @@ def main(argv: Sequence[str]) -> int:
   evaluator.check_num_classes(variables, config.model, _CHECKPOINT.value)
   names = class_names.resolve(config.model.num_classes,
                               labels_file=_LABELS.value, metadata=metadata)
+  if _TIMELINE.value or _PLOT.value or _OVERLAY.value:
+    return predict_timelines(videos, config, variables, names)
   score = make_video_scorer(config, variables)
   failures = 0
   for path in videos:

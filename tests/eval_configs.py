@@ -23,3 +23,23 @@ def get_config():
   config.eval.num_crops = 3
   config.eval.batch_size = 4
   return config
+
+
+def save_tiny_checkpoint(directory, *, num_classes=None, metadata=None):
+  """Random variables of `get_config()`'s model (optionally `num_classes`)
+  saved with `checkpoint.save_variables`; returns `(config, model,
+  variables)`."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from model_configs import random_variables  # pylint: disable=g-import-not-at-top
+  from slowfast_jax import checkpoint  # pylint: disable=g-import-not-at-top
+  from slowfast_jax import models  # pylint: disable=g-import-not-at-top
+  config = get_config()
+  if num_classes:
+    config.model.num_classes = num_classes
+  model = models.build_model(config.model)
+  inputs = [jnp.zeros(s) for s in models.input_shapes(config.model, 32)]
+  variables = jax.tree.map(np.asarray, random_variables(model, inputs))
+  checkpoint.save_variables(directory, variables, metadata=metadata)
+  return config, model, variables

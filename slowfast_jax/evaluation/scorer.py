@@ -37,18 +37,29 @@ def release_test_scores(per_position_logits: jax.Array) -> jax.Array:
   return probabilities.mean(axis=(1, 2, 3))
 
 
+def view_outputs(model: models.VideoResNet, variables: Any,
+                 video: jax.Array, model_config: ml_collections.ConfigDict,
+                 data_config: ml_collections.ConfigDict,
+                 output: str) -> Any:
+  """uint8 views `(batch, time, height, width, 3)` → the model's `output`.
+
+  Normalizes, splits the pathways and runs the model in eval mode; `output`
+  is `VideoResNet`'s ("logits", "per_position_logits" or "features").
+  """
+  pathways = model_input.prepare_pathways(video, model_config, data_config)
+  return model.apply(variables, pathways, train=False, output=output)
+
+
 def view_scores(model: models.VideoResNet, variables: Any,
                 video: jax.Array, model_config: ml_collections.ConfigDict,
                 data_config: ml_collections.ConfigDict) -> jax.Array:
   """uint8 views `(batch, time, crop, crop, 3)` → scores `(batch, classes)`.
 
-  Normalizes, splits the pathways, runs the model in eval mode and applies
-  `release_test_scores`.
+  `view_outputs(..., "per_position_logits")`, then `release_test_scores`.
   """
-  pathways = model_input.prepare_pathways(video, model_config, data_config)
-  per_position = model.apply(variables, pathways, train=False,
-                             output="per_position_logits")
-  return release_test_scores(per_position)
+  return release_test_scores(view_outputs(
+      model, variables, video, model_config, data_config,
+      "per_position_logits"))
 
 
 def make_scorer(model_config: ml_collections.ConfigDict,
