@@ -25,17 +25,8 @@ import sys
 
 from absl import app
 from absl import flags
-from ml_collections import config_flags
 
-from slowfast_jax import stored_config
-
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", stored_config.PATH, stored_config.FLAG_HELP, lock_config=True)
-_CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "Checkpoint directory: a converted one, or a training "
-    "run's workdir or `workdir/checkpoints`.")
-_STEP = flags.DEFINE_integer("step", None,
-                             "Checkpoint step (default: the latest).")
+from slowfast_jax import checkpoint_flags
 _SPLIT = flags.DEFINE_string("split", None,
                              "Split to test (default: config.data.test_split).")
 _OUTPUT = flags.DEFINE_string("output", None,
@@ -44,7 +35,6 @@ _PLOTS = flags.DEFINE_bool("plots", False,
                            "Also write confusion-matrix and per-class PNGs.")
 _JAX_DISTRIBUTED = flags.DEFINE_bool(
     "jax_distributed", False, "Call jax.distributed.initialize() (pods).")
-flags.mark_flags_as_required(["checkpoint"])
 
 
 def main(argv):
@@ -64,7 +54,6 @@ def main(argv):
 def evaluate():
   """Tests `--checkpoint` and writes (and prints) the results."""
   import jax  # pylint: disable=g-import-not-at-top
-  from slowfast_jax import checkpoint_config  # pylint: disable=g-import-not-at-top
   from slowfast_jax import class_names as class_names_lib  # pylint: disable=g-import-not-at-top
   from slowfast_jax import sharding  # pylint: disable=g-import-not-at-top
   from slowfast_jax import validate  # pylint: disable=g-import-not-at-top
@@ -74,9 +63,7 @@ def evaluate():
   from slowfast_jax.evaluation import scorer  # pylint: disable=g-import-not-at-top
 
   sharding.initialize_distributed(auto=_JAX_DISTRIBUTED.value)
-  config, variables, metadata = checkpoint_config.restore_for_inference(
-      _CHECKPOINT.value, flags.FLAGS["config"], _STEP.value)
-  evaluator.check_num_classes(variables, config.model, _CHECKPOINT.value)
+  config, variables, metadata = checkpoint_flags.restore()
   validate.validate_eval_data(config)
   split = _SPLIT.value or config.data.test_split
   info = pipeline.dataset_info(config, split)
@@ -96,9 +83,9 @@ def evaluate():
       num_crops=num_crops, ensemble=config.eval.ensemble,
       num_videos=info.num_examples[split], num_batches=num_batches, mesh=mesh)
   if jax.process_index() == 0:
-    output = _OUTPUT.value or _CHECKPOINT.value
+    output = _OUTPUT.value or checkpoint_flags.CHECKPOINT.value
     path = evaluator.write_results(
-        output, result, extra=dict(split=split, checkpoint=_CHECKPOINT.value))
+        output, result, extra=dict(split=split, checkpoint=checkpoint_flags.CHECKPOINT.value))
     print(json.dumps(result.metrics, indent=2, sort_keys=True))
     print(f"Wrote {path}")
     if _PLOTS.value:

@@ -86,7 +86,7 @@ def load_runner(args):
   import jax
   from slowfast_jax import checkpoint
   from slowfast_jax import models
-  from slowfast_jax import xla_cpu
+  from slowfast_jax.ops import xla_cpu
   from slowfast_jax.export import serving
   variables, _ = checkpoint.restore_variables(path)
   serve = jax.jit(serving.make_serving_fn(

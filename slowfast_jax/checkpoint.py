@@ -22,6 +22,7 @@ error is a bug and keeps its traceback.
 """
 
 import logging
+import os
 from typing import Any
 
 from absl import logging as absl_logging
@@ -116,6 +117,8 @@ def find_step(directory: epath.PathLike, step: int | None = None
   Raises:
     CheckpointError: no such directory or step.
   """
+  if "://" not in str(directory):  # orbax refuses relative local paths.
+    directory = os.path.abspath(directory)
   directory = epath.Path(directory)
   if (directory / WORKDIR_SUBDIR).is_dir():  # A train.py work directory.
     directory = directory / WORKDIR_SUBDIR

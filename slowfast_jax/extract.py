@@ -1,7 +1,6 @@
 r"""Pooled features of sliding windows over videos, one `.npy` per video.
 
-  python -m slowfast_jax.extract --config configs/slowfast_8x8_r50.py \
-      --checkpoint DIR --out OUT (VIDEO... | --list FILE) \
+  python -m slowfast_jax.extract --checkpoint DIR --out OUT (VIDEO... | --list FILE) \
       [--window-frames N] [--stride-seconds S | --stride-frames F] [--fps 30] \
       [--crop center|full] [--batch B] [--dtype float32|float16] \
       [--feature concat|slow|fast]
@@ -21,13 +20,10 @@ from typing import Sequence
 from absl import app
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 
+from slowfast_jax import checkpoint_flags
 from slowfast_jax.evaluation import window_flags
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Config file (configs/NAME.py).", lock_config=True)
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Checkpoint directory.")
 _OUT = flags.DEFINE_string("out", None, "Output folder.")
 _LIST = flags.DEFINE_string(
     "list", None, "File with one video path per line (blank lines and lines "
@@ -40,7 +36,7 @@ _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "float16"],
                            "Data type of the .npy files.")
 _JAX_DISTRIBUTED = flags.DEFINE_bool(
     "jax_distributed", False, "Call jax.distributed.initialize() (pods).")
-flags.mark_flags_as_required(["config", "checkpoint", "out"])
+flags.mark_flags_as_required(["out"])
 
 
 def read_video_list(path: str) -> list[str]:
@@ -50,11 +46,6 @@ def read_video_list(path: str) -> list[str]:
   return [line for line in lines if line and not line.startswith("#")]
 
 
-def checkpoint_dir(path: str) -> str:
-  """A local checkpoint path made absolute (orbax refuses relative ones)."""
-  return path if "://" in path else os.path.abspath(path)
-
-
 def main(argv: Sequence[str]) -> int:
   videos = list(argv[1:])
   if _LIST.value:
@@ -62,9 +53,7 @@ def main(argv: Sequence[str]) -> int:
   if not videos:
     raise app.UsageError("Give video files or --list FILE.")
   import jax  # pylint: disable=g-import-not-at-top
-  from slowfast_jax import checkpoint  # pylint: disable=g-import-not-at-top
   from slowfast_jax import sharding  # pylint: disable=g-import-not-at-top
-  from slowfast_jax.evaluation import evaluator  # pylint: disable=g-import-not-at-top
   from slowfast_jax.evaluation import features  # pylint: disable=g-import-not-at-top
 
   sharding.initialize_distributed(auto=_JAX_DISTRIBUTED.value)
@@ -72,17 +61,18 @@ def main(argv: Sequence[str]) -> int:
     raise app.UsageError(f"--batch {window_flags.BATCH.value} must be a "
                          f"multiple of the {jax.local_device_count()} local "
                          "devices.")
-  config = _CONFIG.value
+  restored = checkpoint_flags.restore_or_report()
+  if restored is None:
+    return 1
+  config, variables, _ = restored
   spec = window_flags.spec_from_flags(config)
-  ckpt = checkpoint_dir(_CHECKPOINT.value)
-  variables, _ = checkpoint.restore_variables(ckpt)
-  evaluator.check_num_classes(variables, config.model, ckpt)
   apply = features.make_feature_fn(config.model, config.data, variables,
                                    feature=_FEATURE.value)
   summary = features.extract(
       videos, _OUT.value, spec, apply, batch_size=window_flags.BATCH.value,
       dtype=_DTYPE.value,
-      metadata=dict(feature=_FEATURE.value, checkpoint=ckpt),
+      metadata=dict(feature=_FEATURE.value,
+                    checkpoint=os.path.abspath(checkpoint_flags.CHECKPOINT.value)),
       process_index=jax.process_index(), process_count=jax.process_count())
   logging.info("extract: %s", summary)
   print(f"Wrote {len(summary.written)} videos ({summary.windows} windows, "

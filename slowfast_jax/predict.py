@@ -32,30 +32,22 @@ from typing import Any, Sequence
 
 from absl import app
 from absl import flags
-from ml_collections import config_flags
 import numpy as np
 
-from slowfast_jax import stored_config
+from slowfast_jax import checkpoint_flags
 from slowfast_jax.evaluation import window_flags
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", stored_config.PATH, stored_config.FLAG_HELP, lock_config=True)
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Checkpoint directory.")
-_STEP = flags.DEFINE_integer("step", None,
-                             "Checkpoint step (default: the latest).")
-_JSON = flags.DEFINE_bool("json", False, "Print one JSON object per video.")
-_LABELS = flags.DEFINE_string(
-    "labels", None, "Class names file (one per line, or JSON).")
+_TIMELINE_HELP = ("Top classes per sliding window (--window_frames, "
+                  "--stride_seconds, ...) instead of per video.")
+_PLOT_HELP = "Write a timeline chart PNG here (implies --timeline)."
+_OVERLAY_HELP = ("Write the video with the current top classes drawn on it "
+                 "here, .mp4 (implies --timeline).")
+_JSON = flags.DEFINE_bool("json", False, "Print one JSON object per line.")
+_LABELS = flags.DEFINE_string("labels", None, "Class names file (text, JSON).")
 _TOP_K = flags.DEFINE_integer("top_k", 5, "Classes to print per video.")
-_TIMELINE = flags.DEFINE_bool(
-    "timeline", False, "Top classes per sliding window (--window_frames, "
-    "--stride_seconds, ...) instead of per video.")
-_PLOT = flags.DEFINE_string(
-    "plot", None, "Write a timeline chart PNG here (implies --timeline).")
-_OVERLAY = flags.DEFINE_string(
-    "overlay", None, "Write the video with the current top classes drawn on "
-    "it here, .mp4 (implies --timeline).")
-flags.mark_flags_as_required(["checkpoint"])
+_TIMELINE = flags.DEFINE_bool("timeline", False, _TIMELINE_HELP)
+_PLOT = flags.DEFINE_string("plot", None, _PLOT_HELP)
+_OVERLAY = flags.DEFINE_string("overlay", None, _OVERLAY_HELP)
 
 
 def make_view_scorer(config, variables):
@@ -151,20 +143,13 @@ def main(argv: Sequence[str]) -> int:
   videos = list(argv[1:])
   if not videos:
     raise app.UsageError("Give one or more video files.")
-  from slowfast_jax import checkpoint  # pylint: disable=g-import-not-at-top
-  from slowfast_jax import checkpoint_config  # pylint: disable=g-import-not-at-top
   from slowfast_jax import class_names  # pylint: disable=g-import-not-at-top
-  from slowfast_jax.evaluation import evaluator  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import decode  # pylint: disable=g-import-not-at-top
 
-  checkpoint.quiet_library_logs()
-  try:
-    config, variables, metadata = checkpoint_config.restore_for_inference(
-        _CHECKPOINT.value, flags.FLAGS["config"], _STEP.value)
-  except checkpoint.CheckpointError as error:
-    print(f"error: {error}", file=sys.stderr)
+  restored = checkpoint_flags.restore_or_report()
+  if restored is None:
     return 1
-  evaluator.check_num_classes(variables, config.model, _CHECKPOINT.value)
+  config, variables, metadata = restored
   names = class_names.resolve(config.model.num_classes,
                               labels_file=_LABELS.value, metadata=metadata)
   if _TIMELINE.value or _PLOT.value or _OVERLAY.value:

@@ -128,9 +128,9 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
 
 def validate_eval_data(config: ml_collections.ConfigDict) -> None:
   """Checks that the dataset to test exists (fake data has no videos)."""
-  _require(config.data.name != FAKE_DATASET,
-           f"config.data.name={FAKE_DATASET!r} (random clips for training "
-           "tests) has no videos to test; pass --config.data.name=NAME "
+  _require(config.data.name not in sources.SOURCES,
+           f"config.data.name={config.data.name!r} (generated clips for "
+           "training tests) has no videos to test; pass --config.data.name=NAME "
            "--config.data.data_dir=DIR of a prepared dataset.")
   validate_data(config)
 

@@ -179,6 +179,39 @@ def convert_checkpoint(
   return convert_tensors(formats.read_tensors(path), model_config, **kwargs)
 
 
+def _fitted_values(source, model_config, report, canonical, targets, *,
+                   already) -> dict[str, np.ndarray]:
+  """The checkpoint's tensors in the Flax layout of `targets`.
+
+  Raises `CheckpointMismatchError` listing every missing, unexpected and
+  mismatched tensor (`already` holds the targets filled otherwise).
+  """
+  missing = sorted(n for n in targets if n not in canonical and n not in already)
+  unexpected = sorted(_label(n, s) for n, (s, _) in canonical.items()
+                      if n not in targets)
+  mismatched, values = [], {}
+  for name, (source_name, array) in sorted(canonical.items()):
+    if name not in targets:
+      continue
+    expected = targets[name]
+    if not _fits(array, expected.torch_shape, report.naming):
+      mismatched.append(f"{_label(name, source_name)}: checkpoint "
+                        f"{tuple(array.shape)}, model {expected.torch_shape}")
+      continue
+    array = array.reshape(expected.torch_shape).astype(expected.dtype)
+    values[name] = target.to_flax_layout(array, expected.layout)
+  if missing or unexpected or mismatched:
+    raise CheckpointMismatchError(
+        f"{source.path} ({source.file_format}, {report.naming} names) does not "
+        f"fit the model (arch={model_config.arch}, depth={model_config.depth}, "
+        f"num_classes={model_config.num_classes}); is the config the one the "
+        "checkpoint was trained with?"
+        + _listing("missing from the checkpoint", missing)
+        + _listing("unexpected in the checkpoint", unexpected)
+        + _listing("shape mismatch (torch layout)", mismatched))
+  return values
+
+
 def convert_tensors(
     source: formats.SourceTensors,
     model_config: ml_collections.ConfigDict,
@@ -211,8 +244,7 @@ def convert_tensors(
   if num_classes is not None:
     model_config = ml_collections.ConfigDict(model_config.to_dict())
     model_config.num_classes = num_classes
-  path = source.path
-  report = ConversionReport(str(path), source.file_format, "", source.container_key)
+  report = ConversionReport(str(source.path), source.file_format, "", source.container_key)
   if isinstance(source.extras.get("cfg"), str):
     report.source_cfg = source.extras["cfg"]
   canonical = canonical_tensors(source, report)
@@ -230,29 +262,8 @@ def convert_tensors(
     _check_class_count(canonical, targets, model_config.num_classes)
     report.head = f"converted, {model_config.num_classes} classes"
 
-  missing = sorted(n for n in targets if n not in canonical and n not in values)
-  unexpected = sorted(_label(n, s) for n, (s, _) in canonical.items()
-                      if n not in targets)
-  mismatched = []
-  for name, (source_name, array) in sorted(canonical.items()):
-    if name not in targets:
-      continue
-    expected = targets[name]
-    if not _fits(array, expected.torch_shape, report.naming):
-      mismatched.append(f"{_label(name, source_name)}: checkpoint "
-                        f"{tuple(array.shape)}, model {expected.torch_shape}")
-      continue
-    array = array.reshape(expected.torch_shape).astype(expected.dtype)
-    values[name] = target.to_flax_layout(array, expected.layout)
-  if missing or unexpected or mismatched:
-    raise CheckpointMismatchError(
-        f"{path} ({source.file_format}, {report.naming} names) does not fit "
-        f"the model (arch={model_config.arch}, depth={model_config.depth}, "
-        f"num_classes={model_config.num_classes}); is the config the one the "
-        "checkpoint was trained with?"
-        + _listing("missing from the checkpoint", missing)
-        + _listing("unexpected in the checkpoint", unexpected)
-        + _listing("shape mismatch (torch layout)", mismatched))
+  values.update(_fitted_values(source, model_config, report, canonical,
+                               targets, already=values))
 
   flat = {(t.collection, *t.path): values[n] for n, t in targets.items()}
   report.num_tensors = len(flat) - (len(HEAD_NAMES) if head == "reinit" else 0)

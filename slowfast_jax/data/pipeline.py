@@ -264,6 +264,62 @@ def num_eval_batches(num_examples: int, *, num_clips: int, num_crops: int,
   return math.ceil(videos_per_host * num_clips * num_crops / per_host_batch)
 
 
+def _host_records(builder, host_split: str, nonempty: bool) -> tf.data.Dataset:
+  """The serialized examples of `host_split`, in order (none if empty)."""
+  if not nonempty:
+    return tf.data.Dataset.from_tensor_slices(tf.constant([], tf.string))
+  filenames, skips, takes = _file_instructions(builder, host_split)
+  return _read_files(filenames, tf.constant(skips, tf.int64),
+                     tf.constant(takes, tf.int64), cycle_length=1)
+
+
+def _padding_views(num_frames: int, crop: int) -> tf.data.Dataset:
+  """One padding view: mask False, indices -1, empty id, zero video."""
+  return tf.data.Dataset.from_tensors({
+      "video": tf.zeros([num_frames, crop, crop, 3], tf.uint8),
+      "label": tf.constant(-1, tf.int32),
+      "video_index": tf.constant(-1, tf.int32),
+      "view_index": tf.constant(-1, tf.int32),
+      "mask": tf.constant(False),
+      "video_id": tf.constant(""),
+  })
+
+
+def _view_maker(config, builder, *, random_view: bool, num_clips: int,
+                num_crops: int, crop: int, fps: float):
+  """`make_views(index, serialized)`: one video's eval views and fields."""
+  data, parse = config.data, _parser(builder)
+  num_views, num_frames = num_clips * num_crops, config.model.num_frames
+  eval_seed = tf.constant([config.seed, _EVAL_SEED_SALT], tf.int64)
+
+  def make_views(index, serialized):
+    example = parse(serialized)
+    source = views.jpeg_source(example["video"])
+    if random_view:
+      clips = views.train_clip(
+          source,
+          seed=tf.random.experimental.stateless_fold_in(eval_seed, index),
+          **_train_clip_args(config, fps, crop))[None]
+    else:
+      clips = views.test_views(
+          source, num_frames=num_frames,
+          sampling_rate=data.sampling_rate, num_clips=num_clips,
+          num_crops=num_crops, crop_size=crop,
+          short_side=views.test_short_side(data, num_crops),
+          target_fps=data.target_fps, fps=fps)
+    repeat = lambda x, dtype: tf.fill([num_views], tf.cast(x, dtype))
+    return {
+        "video": clips,
+        "label": repeat(example["label"], tf.int32),
+        "video_index": repeat(index, tf.int32),
+        "view_index": tf.range(num_views, dtype=tf.int32),
+        "mask": tf.ones([num_views], tf.bool),
+        "video_id": tf.fill([num_views], example["video_id"]),
+    }
+
+  return make_views
+
+
 def make_eval_dataset(config, split: str, *, num_clips: int, num_crops: int,
                       batch_size: int, process_index: int = 0,
                       process_count: int = 1,
@@ -314,54 +370,17 @@ def make_eval_dataset(config, split: str, *, num_clips: int, num_crops: int,
   crop = data.train_crop_size if random_view else data.test_crop_size
   fps = builder_lib.stored_fps(builder)
 
-  if end > start:
-    filenames, skips, takes = _file_instructions(builder, host_split)
-    records = _read_files(filenames, tf.constant(skips, tf.int64),
-                          tf.constant(takes, tf.int64), cycle_length=1)
-  else:
-    records = tf.data.Dataset.from_tensor_slices(tf.constant([], tf.string))
-  examples = tf.data.Dataset.zip(tf.data.Dataset.counter(start), records)
-  parse = _parser(builder)
-  eval_seed = tf.constant([config.seed, _EVAL_SEED_SALT], tf.int64)
-
-  def make_views(index, serialized):
-    example = parse(serialized)
-    source = views.jpeg_source(example["video"])
-    if random_view:
-      clips = views.train_clip(
-          source,
-          seed=tf.random.experimental.stateless_fold_in(eval_seed, index),
-          **_train_clip_args(config, fps, crop))[None]
-    else:
-      clips = views.test_views(
-          source, num_frames=num_frames,
-          sampling_rate=data.sampling_rate, num_clips=num_clips,
-          num_crops=num_crops, crop_size=crop,
-          short_side=views.test_short_side(data, num_crops),
-          target_fps=data.target_fps, fps=fps)
-    repeat = lambda x, dtype: tf.fill([num_views], tf.cast(x, dtype))
-    return {
-        "video": clips,
-        "label": repeat(example["label"], tf.int32),
-        "video_index": repeat(index, tf.int32),
-        "view_index": tf.range(num_views, dtype=tf.int32),
-        "mask": tf.ones([num_views], tf.bool),
-        "video_id": tf.fill([num_views], example["video_id"]),
-    }
-
+  examples = tf.data.Dataset.zip(tf.data.Dataset.counter(start),
+                                 _host_records(builder, host_split, end > start))
+  make_views = _view_maker(config, builder, random_view=random_view,
+                           num_clips=num_clips, num_crops=num_crops, crop=crop,
+                           fps=fps)
   ds = examples.map(make_views, num_parallel_calls=AUTOTUNE,
                     deterministic=True).unbatch()
   num_batches = num_eval_batches(num_examples, num_clips=num_clips,
                                  num_crops=num_crops, batch_size=batch_size,
                                  process_count=process_count)
   num_padding = num_batches * host_batch - (end - start) * num_views
-  padding = tf.data.Dataset.from_tensors({
-      "video": tf.zeros([num_frames, crop, crop, 3], tf.uint8),
-      "label": tf.constant(-1, tf.int32),
-      "video_index": tf.constant(-1, tf.int32),
-      "view_index": tf.constant(-1, tf.int32),
-      "mask": tf.constant(False),
-      "video_id": tf.constant(""),
-  }).repeat(num_padding)
+  padding = _padding_views(num_frames, crop).repeat(num_padding)
   ds = ds.concatenate(padding).batch(host_batch, drop_remainder=True)
   return ds.prefetch(AUTOTUNE).with_options(_options())

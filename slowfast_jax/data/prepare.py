@@ -219,6 +219,44 @@ class _Runner:
         self._shutdown()
 
 
+def _check_arguments(name, video_dir, videos_per_shard, workers,
+                     jpeg_quality) -> None:
+  """Raises `PrepareError` naming the first bad argument."""
+  if not _NAME.match(name):
+    raise PrepareError(f"--name {name!r}: use lowercase letters, digits, _")
+  if not os.path.isdir(video_dir):
+    raise PrepareError(f"--video-dir {video_dir}: not a directory")
+  if videos_per_shard < 1 or workers < 0 or not 1 <= jpeg_quality <= 100:
+    raise PrepareError("bad --videos-per-shard, --workers or --jpeg-quality")
+
+
+def _claim_directory(directory: str, fingerprint: str, settings: dict,
+                     overwrite: bool) -> None:
+  """Makes `directory` this run's: a run with the same fingerprint resumes,
+  anything else is replaced only with `overwrite`; temporary files of an
+  interrupted write are removed."""
+  plan_file = os.path.join(directory, _STATE_DIR, "plan.json")
+  if os.path.exists(plan_file):
+    with open(plan_file) as f:
+      previous = json.load(f)["fingerprint"]
+    if previous != fingerprint:
+      if not overwrite:
+        raise PrepareError(
+            f"{directory} holds a dataset (or a partial run) made from other "
+            "lists or settings; pass --overwrite to replace it")
+      shutil.rmtree(directory)
+  elif os.path.exists(directory) and os.listdir(directory):
+    if not overwrite:
+      raise PrepareError(f"{directory} exists and was not made by prepare; "
+                         "pass --overwrite to replace it")
+    shutil.rmtree(directory)
+  os.makedirs(os.path.join(directory, _STATE_DIR), exist_ok=True)
+  _write_json(plan_file, {"fingerprint": fingerprint, "settings": settings})
+  for file in os.listdir(directory):  # Leftovers of an interrupted write.
+    if ".tmp-" in file:
+      os.remove(os.path.join(directory, file))
+
+
 def prepare(*, name: str, video_dir, splits: dict[str, str], data_dir,
             fps: float = 30.0, short_side: int = 320, workers: int = 0,
             jpeg_quality: int = 90, videos_per_shard: int = 32,
@@ -245,12 +283,7 @@ def prepare(*, name: str, video_dir, splits: dict[str, str], data_dir,
   Raises:
     PrepareError, video_lists.ListError: before anything is written.
   """
-  if not _NAME.match(name):
-    raise PrepareError(f"--name {name!r}: use lowercase letters, digits, _")
-  if not os.path.isdir(video_dir):
-    raise PrepareError(f"--video-dir {video_dir}: not a directory")
-  if videos_per_shard < 1 or workers < 0 or not 1 <= jpeg_quality <= 100:
-    raise PrepareError("bad --videos-per-shard, --workers or --jpeg-quality")
+  _check_arguments(name, video_dir, videos_per_shard, workers, jpeg_quality)
   class_names = None
   if classes_file:
     try:
@@ -268,26 +301,7 @@ def prepare(*, name: str, video_dir, splits: dict[str, str], data_dir,
   fingerprint = _fingerprint(plan, class_names, settings)
 
   directory = builder.version_dir(data_dir, name)
-  plan_file = os.path.join(directory, _STATE_DIR, "plan.json")
-  if os.path.exists(plan_file):
-    with open(plan_file) as f:
-      previous = json.load(f)["fingerprint"]
-    if previous != fingerprint:
-      if not overwrite:
-        raise PrepareError(
-            f"{directory} holds a dataset (or a partial run) made from other "
-            "lists or settings; pass --overwrite to replace it")
-      shutil.rmtree(directory)
-  elif os.path.exists(directory) and os.listdir(directory):
-    if not overwrite:
-      raise PrepareError(f"{directory} exists and was not made by prepare; "
-                         "pass --overwrite to replace it")
-    shutil.rmtree(directory)
-  os.makedirs(os.path.join(directory, _STATE_DIR), exist_ok=True)
-  _write_json(plan_file, {"fingerprint": fingerprint, "settings": settings})
-  for file in os.listdir(directory):  # Leftovers of an interrupted write.
-    if ".tmp-" in file:
-      os.remove(os.path.join(directory, file))
+  _claim_directory(directory, fingerprint, settings, overwrite)
 
   todo = [shard for shards in plan.values() for shard in shards
           if _read_state(directory, shard[0].split, shard[0].shard) is None]

@@ -30,7 +30,7 @@ import tqdm
 
 from slowfast_jax import models
 from slowfast_jax import sharding
-from slowfast_jax import xla_cpu
+from slowfast_jax.ops import xla_cpu
 from slowfast_jax.evaluation import scorer
 from slowfast_jax.evaluation import windows
 

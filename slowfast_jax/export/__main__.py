@@ -1,7 +1,6 @@
 r"""Exports a checkpoint's serving function as ONNX, SavedModel or StableHLO.
 
-  python -m slowfast_jax.export --config configs/slowfast_8x8_r50.py \
-      --checkpoint DIR --format onnx|savedmodel|stablehlo --out PATH \
+  python -m slowfast_jax.export --checkpoint DIR --format onnx|savedmodel|stablehlo --out PATH \
       [--batch N | --dynamic-batch] [--top-k 5]
 
 The exported function takes uint8 frames `(batch, num_frames, crop, crop, 3)`
@@ -16,14 +15,10 @@ docs/export.md).
 from absl import app
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 
+from slowfast_jax import checkpoint_flags
 from slowfast_jax.export import FORMATS
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Config file (configs/NAME.py).", lock_config=True)
-_CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "Checkpoint directory (converted, or a training run's).")
 _FORMAT = flags.DEFINE_enum("format", None, FORMATS, "Export format.")
 _OUT = flags.DEFINE_string(
     "out", None, "Output: a .onnx file, a SavedModel directory, or a "
@@ -32,7 +27,7 @@ _BATCH = flags.DEFINE_integer("batch", 1, "Fixed batch size of the input.")
 _DYNAMIC_BATCH = flags.DEFINE_bool(
     "dynamic-batch", False, "Export a symbolic batch dimension (any batch).")
 _TOP_K = flags.DEFINE_integer("top-k", 5, "Class indices returned per clip.")
-flags.mark_flags_as_required(["config", "checkpoint", "format", "out"])
+flags.mark_flags_as_required(["format", "out"])
 
 
 def main(argv):
@@ -43,13 +38,14 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # orbax and jax2onnx log at INFO.
   # Imported here so `--help` and flag errors are instant.
   from slowfast_jax import checkpoint  # pylint: disable=g-import-not-at-top
-  from slowfast_jax import eval_lib  # pylint: disable=g-import-not-at-top
   from slowfast_jax.export import formats  # pylint: disable=g-import-not-at-top
   from slowfast_jax.export import serving  # pylint: disable=g-import-not-at-top
 
-  config = _CONFIG.value
-  variables, _ = checkpoint.restore_variables(_CHECKPOINT.value)
-  eval_lib.check_num_classes(variables, config.model, _CHECKPOINT.value)
+  checkpoint.quiet_library_logs()
+  try:
+    config, variables, _ = checkpoint_flags.restore()
+  except checkpoint.CheckpointError as error:
+    raise app.UsageError(str(error)) from None
   batch = None if _DYNAMIC_BATCH.value else _BATCH.value
   path = formats.save(_FORMAT.value, config, variables, _OUT.value,
                       batch=batch, top_k=_TOP_K.value)

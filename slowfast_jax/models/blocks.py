@@ -5,14 +5,13 @@ from typing import Sequence
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
+from slowfast_jax.models import layers
 from slowfast_jax.models.conv import Conv3D
 from slowfast_jax.models.nonlocal_block import NonLocal
-from slowfast_jax.models.norm import BatchNorm
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(layers.ConvBNModule):
   """ReLU(shortcut(x) + c(b(a(x)))): the release's bottleneck transform.
 
   The temporal kernel sits on the first 1×1 conv `a` (kt×1×1), the spatial
@@ -30,9 +29,6 @@ class Bottleneck(nn.Module):
   temporal_kernel: int
   spatial_stride: int = 1
   dilation: int = 1
-  bn: functools.partial = BatchNorm
-  conv_impl: str = "auto"
-  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -57,7 +53,7 @@ class Bottleneck(nn.Module):
     return nn.relu(shortcut + y)
 
 
-class ResStage(nn.Module):
+class ResStage(layers.ConvBNModule):
   """One res stage of one pathway: blocks `block{i}`, optional `nonlocal{i}`.
 
   Attributes:
@@ -77,9 +73,6 @@ class ResStage(nn.Module):
   nonlocal_instantiation: str = "dot_product"
   nonlocal_pool: Sequence[int] = (1, 2, 2)
   dilation: int = 1
-  bn: functools.partial = BatchNorm
-  conv_impl: str = "auto"
-  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:

@@ -5,24 +5,20 @@ Slow pathway's `T` frames; the result is concatenated to the Slow features
 (Slow first, as in the release).
 """
 
-import functools
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from slowfast_jax.models import layers
 from slowfast_jax.models.conv import Conv3D
-from slowfast_jax.models.norm import BatchNorm
 
 
-class TimeStridedConvFusion(nn.Module):
+class TimeStridedConvFusion(layers.ConvBNModule):
   """Conv K×1×1 with stride α and `2βC` outputs, BN, ReLU (the released one)."""
   features: int
   kernel: int
   alpha: int
-  bn: functools.partial = BatchNorm
-  conv_impl: str = "auto"
-  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, fast: jax.Array, train: bool = False) -> jax.Array:

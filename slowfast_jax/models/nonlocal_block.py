@@ -7,11 +7,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from slowfast_jax.models import layers
 from slowfast_jax.models.conv import Conv3D
-from slowfast_jax.models.norm import BatchNorm
 
 
-class NonLocal(nn.Module):
+class NonLocal(layers.ConvBNModule):
   """x + BN(out(attention(theta(x), phi(pool(x))) · g(pool(x)))).
 
   Attributes:
@@ -23,9 +23,6 @@ class NonLocal(nn.Module):
   inner_features: int
   instantiation: str = "dot_product"
   pool: Sequence[int] = (1, 2, 2)
-  bn: functools.partial = BatchNorm
-  conv_impl: str = "auto"
-  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:

@@ -1,24 +1,19 @@
 """The stem of one pathway: conv (kt×7×7, stride 1×2×2), BN, ReLU, max-pool."""
 
-import functools
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from slowfast_jax import ops
+from slowfast_jax.models import layers
 from slowfast_jax.models.conv import Conv3D
-from slowfast_jax.models.norm import BatchNorm
 from slowfast_jax.ops import max_pool
 
 
-class Stem(nn.Module):
+class Stem(layers.ConvBNModule):
   """`(batch, time, H, W, 3)` → `(batch, time, H/4, W/4, features)`."""
   features: int
   temporal_kernel: int
-  bn: functools.partial = BatchNorm
-  conv_impl: str = "auto"
-  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
