@@ -63,7 +63,7 @@ def evaluate():
   from slowfast_jax.evaluation import scorer  # pylint: disable=g-import-not-at-top
 
   sharding.initialize_distributed(auto=_JAX_DISTRIBUTED.value)
-  config, variables, metadata = checkpoint_flags.restore()
+  config, variables, metadata = checkpoint_flags.restore_or_exit()
   validate.validate_eval_data(config)
   split = _SPLIT.value or config.data.test_split
   info = pipeline.dataset_info(config, split)

@@ -9,6 +9,8 @@ the file and the fix; any other error is a bug and keeps its traceback.
 import contextlib
 import json
 import re
+import sys
+import traceback
 from typing import Iterator
 
 from etils import epath
@@ -71,6 +73,37 @@ def _mismatch(error: BaseException) -> str | None:
   return None
 
 
+def _from_orbax_read(unraisable) -> bool:
+  """Whether an unraisable error is a leftover of a failed orbax read."""
+  if (isinstance(unraisable.exc_value, RuntimeError) and
+      "Event loop is closed" in str(unraisable.exc_value)):
+    return True
+  frames = traceback.extract_tb(unraisable.exc_traceback)
+  return any("/orbax/checkpoint/" in frame.filename for frame in frames)
+
+
+def _ignore_failed_read_leftovers() -> None:
+  """Drops the leftovers of a failed orbax read (`_from_orbax_read`).
+
+  When one array of a restore fails, orbax closes its event loop while the
+  other arrays' reads are in flight; each read that finishes later reports a
+  RuntimeError (or its own read error) through `sys.unraisablehook`, which
+  would bury the one-line error under tracebacks. Other unraisable errors
+  still reach the old hook.
+  Installed once per process, before the first read.
+  """
+  previous = sys.unraisablehook
+  if getattr(previous, "ignores_closed_event_loop", False):
+    return
+
+  def hook(unraisable):
+    if not _from_orbax_read(unraisable):
+      previous(unraisable)
+
+  hook.ignores_closed_event_loop = True
+  sys.unraisablehook = hook
+
+
 @contextlib.contextmanager
 def explained(item_dir: epath.PathLike, damaged_fix: str,
               mismatch_fix: str | None = None) -> Iterator[None]:
@@ -82,6 +115,7 @@ def explained(item_dir: epath.PathLike, damaged_fix: str,
     mismatch_fix: the advice for a saved tree unlike the requested one; None
       leaves such errors as they are.
   """
+  _ignore_failed_read_leftovers()
   try:
     yield
   except CheckpointError:

@@ -42,13 +42,15 @@ def restore() -> tuple[Any, dict[str, Any], dict[str, Any]]:
   return config, variables, metadata
 
 
-def restore_or_report() -> tuple[Any, dict[str, Any], dict[str, Any]] | None:
-  """`restore()` with the libraries' logs quieted, or None after printing its
-  error on one line to stderr."""
+def restore_or_exit() -> tuple[Any, dict[str, Any], dict[str, Any]]:
+  """`restore()` with the libraries' logs quieted; on a `CheckpointError`,
+  its one line on stderr and exit status 1.
+
+  """
   from slowfast_jax import checkpoint  # pylint: disable=g-import-not-at-top
   checkpoint.quiet_library_logs()
   try:
     return restore()
   except checkpoint.CheckpointError as error:
     print(f"error: {error}", file=sys.stderr)
-    return None
+    sys.exit(1)

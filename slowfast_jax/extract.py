@@ -61,10 +61,7 @@ def main(argv: Sequence[str]) -> int:
     raise app.UsageError(f"--batch {window_flags.BATCH.value} must be a "
                          f"multiple of the {jax.local_device_count()} local "
                          "devices.")
-  restored = checkpoint_flags.restore_or_report()
-  if restored is None:
-    return 1
-  config, variables, _ = restored
+  config, variables, _ = checkpoint_flags.restore_or_exit()
   spec = window_flags.spec_from_flags(config)
   apply = features.make_feature_fn(config.model, config.data, variables,
                                    feature=_FEATURE.value)

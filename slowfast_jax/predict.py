@@ -146,10 +146,7 @@ def main(argv: Sequence[str]) -> int:
   from slowfast_jax import class_names  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import decode  # pylint: disable=g-import-not-at-top
 
-  restored = checkpoint_flags.restore_or_report()
-  if restored is None:
-    return 1
-  config, variables, metadata = restored
+  config, variables, metadata = checkpoint_flags.restore_or_exit()
   names = class_names.resolve(config.model.num_classes,
                               labels_file=_LABELS.value, metadata=metadata)
   if _TIMELINE.value or _PLOT.value or _OVERLAY.value:

@@ -4,6 +4,7 @@ A bad config should fail in a second with one message naming the field, not
 after minutes of compilation with an XLA shape error.
 """
 
+import importlib.util
 import pathlib
 
 from etils import epath
@@ -43,6 +44,16 @@ def check_config_file(path: str) -> None:
   if file_path and not pathlib.Path(file_path).is_file():
     raise ConfigError(f"--config={path}: no such config file. "
                       f"{presets_hint()}")
+
+
+def load_config_file(path: str) -> ml_collections.ConfigDict:
+  """`get_config()` of a config file (a checkpoint's preset, the bench)."""
+  check_config_file(path)
+  spec = importlib.util.spec_from_file_location(
+      f"configs.{pathlib.Path(path).stem}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
 
 
 def _require(condition: bool, message: str) -> None:

@@ -8,7 +8,7 @@ import torch
 
 from slowfast_jax import models
 from slowfast_jax.convert import target
-from slowfast_jax.models import conv
+from slowfast_jax.ops import conv3d
 from slowfast_jax.models import detection_head
 
 from model_configs import AVA_PRESETS
@@ -195,8 +195,8 @@ def test_dilated_conv_equals_torch(impl, stride):
   rng = np.random.RandomState(0)
   x = rng.randn(2, 3, 9, 8, 4).astype(np.float32)
   kernel = rng.randn(1, 3, 3, 4, 5).astype(np.float32)
-  result = conv.conv3d(jnp.asarray(x), jnp.asarray(kernel), (1, stride, stride),
-                       impl, dilation=(1, 2, 2))
+  result = conv3d.conv3d(jnp.asarray(x), jnp.asarray(kernel),
+                         (1, stride, stride), impl, dilation=(1, 2, 2))
   expected = torch.nn.functional.conv3d(
       torch.tensor(x.transpose(0, 4, 1, 2, 3)),
       torch.tensor(kernel.transpose(4, 3, 0, 1, 2)), stride=(1, stride, stride),

@@ -37,15 +37,10 @@ def main(argv):
     raise app.UsageError("Give --batch N or --dynamic-batch, not both.")
   logging.set_verbosity(logging.WARNING)  # orbax and jax2onnx log at INFO.
   # Imported here so `--help` and flag errors are instant.
-  from slowfast_jax import checkpoint  # pylint: disable=g-import-not-at-top
   from slowfast_jax.export import formats  # pylint: disable=g-import-not-at-top
   from slowfast_jax.export import serving  # pylint: disable=g-import-not-at-top
 
-  checkpoint.quiet_library_logs()
-  try:
-    config, variables, _ = checkpoint_flags.restore()
-  except checkpoint.CheckpointError as error:
-    raise app.UsageError(str(error)) from None
+  config, variables, _ = checkpoint_flags.restore_or_exit()
   batch = None if _DYNAMIC_BATCH.value else _BATCH.value
   path = formats.save(_FORMAT.value, config, variables, _OUT.value,
                       batch=batch, top_k=_TOP_K.value)
