@@ -27,6 +27,7 @@ from absl import app
 from absl import flags
 
 from slowfast_jax import checkpoint_flags
+
 _SPLIT = flags.DEFINE_string("split", None,
                              "Split to test (default: config.data.test_split).")
 _OUTPUT = flags.DEFINE_string("output", None,
@@ -63,7 +64,7 @@ def evaluate():
   from slowfast_jax.evaluation import scorer  # pylint: disable=g-import-not-at-top
 
   sharding.initialize_distributed(auto=_JAX_DISTRIBUTED.value)
-  config, variables, metadata = checkpoint_flags.restore_or_exit()
+  config, variables, metadata = checkpoint_flags.restore()
   validate.validate_eval_data(config)
   split = _SPLIT.value or config.data.test_split
   info = pipeline.dataset_info(config, split)
@@ -84,8 +85,8 @@ def evaluate():
       num_videos=info.num_examples[split], num_batches=num_batches, mesh=mesh)
   if jax.process_index() == 0:
     output = _OUTPUT.value or checkpoint_flags.CHECKPOINT.value
-    path = evaluator.write_results(
-        output, result, extra=dict(split=split, checkpoint=checkpoint_flags.CHECKPOINT.value))
+    path = evaluator.write_results(output, result, extra=dict(
+        split=split, checkpoint=checkpoint_flags.CHECKPOINT.value))
     print(json.dumps(result.metrics, indent=2, sort_keys=True))
     print(f"Wrote {path}")
     if _PLOTS.value:

@@ -18,14 +18,18 @@ from slowfast_jax import checkpoint
 import processes
 import train_configs
 
-# 12 steps (4 per epoch), a checkpoint every 3, validation at the end.
-# A small learning rate keeps runs on different device counts within float
-# noise of each other (at 0.05 the tiny network amplifies 1e-6 differences
-# ~5x per step).
+# 12 steps (4 per epoch), a checkpoint every 3 (the last 3 kept), validation
+# at the end. A small learning rate keeps runs on different device counts
+# within float noise of each other for the first steps (at 0.05 the tiny
+# network amplifies 1e-6 differences ~5x per step).
 RESUME_RUN = {"num_epochs": 3, "data.fake_train_size": 32,
-              "checkpoint_every_steps": 3, "keep_checkpoints": 2,
+              "checkpoint_every_steps": 3, "keep_checkpoints": 3,
               "optim.base_lr": 0.002}
 FINAL_STEP = 12
+# Runs on 1 and 8 devices agree to ~1e-5 up to here; later, BatchNorm over the
+# tiny network's 1x1 res5 maps can turn such a difference into ~1e-2 in one
+# step (measured: steps 7 to 8), so cross-device runs are compared here.
+CROSS_DEVICE_STEP = 6
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +63,7 @@ def flat(tree):
 
 def test_uninterrupted_run_writes_checkpoints_metrics_and_summary(
     uninterrupted):
-  assert train_configs.committed_steps(uninterrupted) == [9, FINAL_STEP]
+  assert train_configs.committed_steps(uninterrupted) == [6, 9, FINAL_STEP]
   summary = json.loads((uninterrupted / "train_summary.json").read_text())
   assert summary["step"] == FINAL_STEP
   assert summary["val_views"] == 8
@@ -134,8 +138,8 @@ def test_nan_on_8_devices_keeps_the_last_good_checkpoint_which_resumes_on_1(
   text = log.read_text()
   assert "Resumed from step 2 of" in text and "on 1 devices" in text
   # The same computation up to float summation order across devices.
-  ours, reference = flat(final_variables(tmp_path)), flat(
-      final_variables(uninterrupted))
+  ours, reference = (flat(final_variables(w, step=CROSS_DEVICE_STEP))
+                     for w in (tmp_path, uninterrupted))
   assert ours.keys() == reference.keys()
   for name in reference:
     np.testing.assert_allclose(ours[name], reference[name], rtol=1e-3,
