@@ -13,20 +13,15 @@ import subprocess
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def subprocess_env(devices: int = 1, cache_dir=None, **extra) -> dict:
+def subprocess_env(devices: int = 1, **extra) -> dict:
   """Environment of a child JAX process with `devices` simulated CPU devices.
 
-  `cache_dir`: a persistent compilation cache shared by the children, so the
-  same program is compiled once per test session.
+  It inherits the session's compilation cache (`conftest.py`).
   """
   env = dict(os.environ)
   env.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="",
              TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT),
              XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-  if cache_dir is not None:
-    env.update(JAX_COMPILATION_CACHE_DIR=str(cache_dir),
-               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
   env.update({k: str(v) for k, v in extra.items()})
   return env
 
@@ -44,12 +39,12 @@ def distributed_env(port: int, num_processes: int, process_id: int) -> dict:
               JAX_NUM_PROCESSES=num_processes, JAX_PROCESS_ID=process_id)
 
 
-def launch(command: list[str], *, log_path, devices: int = 1, cache_dir=None,
+def launch(command: list[str], *, log_path, devices: int = 1,
            **env) -> subprocess.Popen:
   """Starts `command` in the repository root, its output to `log_path`."""
   with open(log_path, "ab") as log:  # The child keeps its own descriptor.
     return subprocess.Popen(command, cwd=ROOT,
-                            env=subprocess_env(devices, cache_dir, **env),
+                            env=subprocess_env(devices, **env),
                             stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -41,10 +41,10 @@ def _train_overrides(prepared_dataset) -> dict:
   return dict(TRAIN_RUN, **{"data.name": name, "data.data_dir": data_dir})
 
 
-def _run(command, cache_dir=None, **env) -> subprocess.CompletedProcess:
+def _run(command, **env) -> subprocess.CompletedProcess:
   return subprocess.run(
       [str(c) for c in command], cwd=ROOT, capture_output=True, text=True,
-      timeout=900, env=processes.subprocess_env(cache_dir=cache_dir, **env))
+      timeout=900, env=processes.subprocess_env(**env))
 
 
 def _eval(*args):
@@ -78,18 +78,12 @@ def _cut_in_half(path: pathlib.Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-  return tmp_path_factory.mktemp("jax_cache")
-
-
-@pytest.fixture(scope="module")
-def trained(prepared, tmp_path_factory, cache_dir):
+def trained(prepared, tmp_path_factory):
   """A train.py work directory of a tiny SlowFast (steps 1 and 2)."""
   workdir = tmp_path_factory.mktemp("trained")
   log = tmp_path_factory.mktemp("logs") / "train.txt"
   status = train_configs.run_train(workdir, _train_overrides(prepared),
-                                   log_path=log, cache_dir=cache_dir,
-                                   timeout=900)
+                                   log_path=log, timeout=900)
   assert status == 0, log.read_text()[-3000:]
   assert train_configs.committed_steps(workdir) == [1, 2]
   return workdir
@@ -117,11 +111,10 @@ def test_resuming_another_models_workdir_names_the_fields(trained, tmp_path):
 
 
 def test_resuming_with_another_optimizer_structure_is_one_line(
-    trained, prepared, cache_dir):
+    trained, prepared):
   before = _tree_digest(trained)
   overrides = dict(_train_overrides(prepared), **{"optim.grad_clip_norm": 1.0})
-  result = _run(train_configs.train_command(trained, overrides),
-                cache_dir=cache_dir)
+  result = _run(train_configs.train_command(trained, overrides))
   _assert_one_line_error(
       result, f"error: {trained}/checkpoints/2 holds another tree structure",
       "resume with the config this run was trained with")
@@ -168,11 +161,10 @@ def test_eval_of_cut_metadata_says_damaged(trained, tmp_path):
 
 
 def test_resuming_from_a_cut_array_file_says_which_step_to_move(
-    damaged, prepared, cache_dir):
+    damaged, prepared):
   before = _tree_digest(damaged)
   result = _run(train_configs.train_command(damaged,
-                                            _train_overrides(prepared)),
-                cache_dir=cache_dir)
+                                            _train_overrides(prepared)))
   _assert_one_line_error(
       result, f"{damaged}/checkpoints/2/variables", "the checkpoint is damaged",
       f"move {damaged}/checkpoints/2 out of {damaged}/checkpoints to resume "
@@ -200,11 +192,9 @@ def _results(directory: pathlib.Path):
   return results, dict(np.load(directory / evaluator.SCORES_FILE))
 
 
-def test_eval_without_config_uses_the_trained_config(trained, tmp_path,
-                                                     cache_dir):
+def test_eval_without_config_uses_the_trained_config(trained, tmp_path):
   before = _tree_digest(trained)
-  result = _run(_eval("--checkpoint", trained, "--output", tmp_path),
-                cache_dir=cache_dir)
+  result = _run(_eval("--checkpoint", trained, "--output", tmp_path))
   assert result.returncode == 0, result.stderr[-3000:]
   results, scores = _results(tmp_path)
   # The stored eval config: 1 view of each of the 5 videos, 3 classes.
@@ -213,11 +203,10 @@ def test_eval_without_config_uses_the_trained_config(trained, tmp_path,
   assert _tree_digest(trained) == before
 
 
-def test_predict_without_config_uses_the_trained_config(trained, video_tree,
-                                                        cache_dir):
+def test_predict_without_config_uses_the_trained_config(trained, video_tree):
   video = pathlib.Path(video_tree[0]) / "val" / "b1.mp4"
   result = _run([sys.executable, "-m", "slowfast_jax.predict", "--checkpoint",
-                 trained, "--json", video], cache_dir=cache_dir)
+                 trained, "--json", video])
   assert result.returncode == 0, result.stderr[-3000:]
   record = json.loads(result.stdout.strip().splitlines()[-1])
   # The stored model's 3 classes, named as in the training dataset.
@@ -226,8 +215,7 @@ def test_predict_without_config_uses_the_trained_config(trained, video_tree,
 
 
 @refs.requires_references
-def test_eval_without_config_uses_the_converted_model(prepared, tmp_path,
-                                                      cache_dir):
+def test_eval_without_config_uses_the_converted_model(prepared, tmp_path):
   converted = tmp_path / "converted"
   conversion = refs.run_converter(
       "--checkpoint", str(refs.REFERENCE_DIR / f"{REFERENCE}.pyth"),
@@ -244,8 +232,7 @@ def test_eval_without_config_uses_the_converted_model(prepared, tmp_path,
       "--checkpoint", converted, "--output", tmp_path / "out",
       f"--config.data.name={name}", f"--config.data.data_dir={data_dir}",
       "--config.data.test_crop_size=64", "--config.eval.num_clips=1",
-      "--config.eval.num_crops=1", "--config.eval.batch_size=5"),
-                cache_dir=cache_dir)
+      "--config.eval.num_crops=1", "--config.eval.batch_size=5"))
   assert result.returncode == 0, result.stderr[-3000:]
   results, scores = _results(tmp_path / "out")
   assert results["num_videos"] == 5 and results["num_views"] == 5

@@ -33,17 +33,11 @@ CROSS_DEVICE_STEP = 6
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-  return tmp_path_factory.mktemp("jax_cache")
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, cache_dir):
+def uninterrupted(tmp_path_factory):
   """The reference: `RESUME_RUN` from start to end in one process."""
   workdir = tmp_path_factory.mktemp("uninterrupted")
   log = workdir / "log.txt"
-  status = train_configs.run_train(workdir, RESUME_RUN, log_path=log,
-                                   cache_dir=cache_dir)
+  status = train_configs.run_train(workdir, RESUME_RUN, log_path=log)
   assert status == 0, log.read_text()[-3000:]
   return workdir
 
@@ -76,11 +70,10 @@ def test_uninterrupted_run_writes_checkpoints_metrics_and_summary(
 
 
 def test_sigkill_then_sigterm_then_resume_is_bit_identical(
-    tmp_path, uninterrupted, cache_dir):
+    tmp_path, uninterrupted):
   log = tmp_path / "log.txt"
   # 1. SIGKILL as soon as the first checkpoint (step 3) is committed.
-  process = train_configs.start_train(tmp_path, RESUME_RUN, log_path=log,
-                                      cache_dir=cache_dir)
+  process = train_configs.start_train(tmp_path, RESUME_RUN, log_path=log)
   first = train_configs.wait_for_checkpoint(process, tmp_path, after=0)
   process.send_signal(signal.SIGKILL)
   process.wait(timeout=60)
@@ -88,8 +81,7 @@ def test_sigkill_then_sigterm_then_resume_is_bit_identical(
   assert max(killed_at) < FINAL_STEP, "the run ended before the kill"
 
   # 2. Restart; SIGTERM once it has saved a step past the kill.
-  process = train_configs.start_train(tmp_path, RESUME_RUN, log_path=log,
-                                      cache_dir=cache_dir)
+  process = train_configs.start_train(tmp_path, RESUME_RUN, log_path=log)
   train_configs.wait_for_checkpoint(process, tmp_path, after=max(killed_at))
   process.send_signal(signal.SIGTERM)
   assert process.wait(timeout=120) == 0, log.read_text()[-3000:]
@@ -100,8 +92,7 @@ def test_sigkill_then_sigterm_then_resume_is_bit_identical(
   assert first <= stopped
 
   # 3. Restart and finish.
-  status = train_configs.run_train(tmp_path, RESUME_RUN, log_path=log,
-                                   cache_dir=cache_dir)
+  status = train_configs.run_train(tmp_path, RESUME_RUN, log_path=log)
   assert status == 0, log.read_text()[-3000:]
   if stopped < FINAL_STEP:
     assert f"Resumed from step {stopped}" in log.read_text()
@@ -113,7 +104,7 @@ def test_sigkill_then_sigterm_then_resume_is_bit_identical(
 
 
 def test_nan_on_8_devices_keeps_the_last_good_checkpoint_which_resumes_on_1(
-    tmp_path, uninterrupted, cache_dir):
+    tmp_path, uninterrupted):
   # One test for two properties, as they share the cost of compiling a step
   # for 8 devices: (1) an injected NaN stops the run and keeps the last good
   # checkpoint; (2) a checkpoint written on 8 devices resumes on 1 device
@@ -122,7 +113,7 @@ def test_nan_on_8_devices_keeps_the_last_good_checkpoint_which_resumes_on_1(
   overrides = dict(RESUME_RUN, checkpoint_every_steps=1, keep_checkpoints=5,
                    **{"data.fake_nan_at_step": 3})
   status = train_configs.run_train(tmp_path, overrides, log_path=log,
-                                   devices=8, cache_dir=cache_dir)
+                                   devices=8)
   text = log.read_text()
   assert status == 1, text[-3000:]
   assert "on 8 devices" in text
@@ -133,7 +124,7 @@ def test_nan_on_8_devices_keeps_the_last_good_checkpoint_which_resumes_on_1(
   assert all(np.isfinite(v).all() for v in flat(variables).values())
 
   status = train_configs.run_train(tmp_path, RESUME_RUN, log_path=log,
-                                   devices=1, cache_dir=cache_dir)
+                                   devices=1)
   assert status == 0, log.read_text()[-3000:]
   text = log.read_text()
   assert "Resumed from step 2 of" in text and "on 1 devices" in text

@@ -61,12 +61,12 @@ def train_command(workdir, overrides: dict) -> list[str]:
 
 
 def start_train(workdir, overrides: dict, *, log_path, devices: int = 1,
-                cache_dir=None, extra_args=(), **env) -> subprocess.Popen:
+                extra_args=(), **env) -> subprocess.Popen:
   # Imported here: train.py loads this file as its config, without tests/ on
   # its path.
   from processes import launch  # pylint: disable=g-import-not-at-top
   return launch(train_command(workdir, overrides) + list(extra_args),
-                log_path=log_path, devices=devices, cache_dir=cache_dir, **env)
+                log_path=log_path, devices=devices, **env)
 
 
 def run_train(workdir, overrides: dict, *, log_path, timeout: float = 400,
