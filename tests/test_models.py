@@ -144,13 +144,12 @@ def test_each_fusion_trains_one_step_and_changes_the_loss(fusion):
     return optax.softmax_cross_entropy_with_integer_labels(logits,
                                                            labels).mean()
 
-  # Op by op rather than jitted: compiling a whole train step per fusion
-  # costs minutes on a small CPU; repeated blocks reuse compiled ops.
+  # Jitted: 30-37 s per fusion here, against 107 s op by op for the first.
   params = variables["params"]
-  loss_before, grads = jax.value_and_grad(loss_fn)(params)
+  loss_before, grads = jax.jit(jax.value_and_grad(loss_fn))(params)
   tx = optax.sgd(0.1)
   updates, _ = tx.update(grads, tx.init(params), params)
-  loss_after = loss_fn(optax.apply_updates(params, updates))
+  loss_after = jax.jit(loss_fn)(optax.apply_updates(params, updates))
   assert np.isfinite(loss_before) and np.isfinite(loss_after)
   assert float(loss_after) < float(loss_before) - 1e-4
   if fusion == "time_strided_conv":
