@@ -144,7 +144,7 @@ def test_each_fusion_trains_one_step_and_changes_the_loss(fusion):
     return optax.softmax_cross_entropy_with_integer_labels(logits,
                                                            labels).mean()
 
-  # Jitted: 30-37 s per fusion here, against 107 s op by op for the first.
+  # Jitted: one program per fusion compiles faster than the model op by op.
   params = variables["params"]
   loss_before, grads = jax.jit(jax.value_and_grad(loss_fn))(params)
   tx = optax.sgd(0.1)
