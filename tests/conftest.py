@@ -23,5 +23,4 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   # Set before any JAX import, here and in the children (they inherit it).
   _CACHE = tempfile.mkdtemp(prefix="slowfast_jax_test_compile_cache_")
   os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
-  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
   atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
