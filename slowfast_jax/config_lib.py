@@ -134,8 +134,9 @@ def kinetics_config(model: ml_collections.ConfigDict,
   config.optim.label_smoothing = 0.0
   config.optim.grad_clip_norm = 0.0  # 0 = off.
   # Precise BatchNorm statistics (release BN.USE_PRECISE_STATS, on in its
-  # Kinetics configs): recomputed over `num_batches` training batches before
-  # each checkpoint / eval (slowfast_jax/training/precise_bn.py).
+  # Kinetics configs): recomputed over min(`num_batches`, steps per epoch)
+  # training batches before each validation, the last one included
+  # (slowfast_jax/training/precise_bn.py).
   config.precise_bn = ml_collections.ConfigDict()
   config.precise_bn.enabled = True
   config.precise_bn.num_batches = 200  # BN.NUM_BATCHES_PRECISE.
@@ -272,4 +273,5 @@ def ava_config(model: ml_collections.ConfigDict, *, sampling_rate: int,
   config.eval.batch_size = 8
   # Training starts from a Kinetics checkpoint with a new 80-class head.
   config.init_head = "reinit"
+  config.precise_bn.enabled = False  # BN.USE_PRECISE_STATS of the AVA configs.
   return config

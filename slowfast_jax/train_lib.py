@@ -4,7 +4,8 @@
     for each step: host batch (uint8 clips) -> global array split over `data`
                    -> train_step (normalize, Slow/Fast split, forward,
                       backward, SGD) -> metrics
-    periodically: log, validate (one view per video), checkpoint
+    periodically: log, validate (one view per video; precise BatchNorm
+                  statistics first where the config asks), checkpoint
 
 Exact resume: the state holds the step and the RNG key, dropout keys are
 `fold_in(key, step)`, and the input pipeline restarts at the step, so a run
@@ -42,6 +43,7 @@ from slowfast_jax.data import model_input
 from slowfast_jax.data import sources
 from slowfast_jax.evaluation import evaluator
 from slowfast_jax.evaluation import scorer
+from slowfast_jax.training import precise_bn
 
 CHECKPOINT_SUBDIR = checkpoint.WORKDIR_SUBDIR
 SUMMARY_FILE = "train_summary.json"
@@ -412,6 +414,16 @@ def evaluate(score, variables, config: ml_collections.ConfigDict, mesh,
           "val_views": result.metrics["num_views"]}
 
 
+def precise_bn_seed(seed: int, step: int) -> int:
+  """The seed of the training pipeline that feeds precise BN at `step`.
+
+  A pipeline of its own, as the release's separate precise-BN loader: the
+  training batches stay as they are, and a resumed run draws the same
+  precise-BN batches as an uninterrupted one.
+  """
+  return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+
+
 @dataclasses.dataclass
 class _Loop:
   """What the training loop reads besides the state and the batches."""
@@ -429,6 +441,9 @@ class _Loop:
   stop: StopSignal
   summary: dict[str, Any]
   profiler: periodic_actions.Profile | None = None
+  # precise_bn.make_precise_batch_stats, when config.precise_bn.enabled.
+  precise: Callable[..., Any] | None = None
+  precise_num_batches: int = 0
 
   def run(self, state: TrainState, batches, step: int,
           start_time: float) -> tuple[TrainState, int]:
@@ -462,6 +477,8 @@ class _Loop:
         previous = None
         self._write_train_metrics(step, pending)
         pending = []
+      if do_eval and self.precise is not None:
+        state = self._recompute_batch_stats(step, state)
       val_metrics = self._validate(step, state) if do_eval else None
       if do_save:
         self._save(step, state, val_metrics)
@@ -483,6 +500,24 @@ class _Loop:
     self.writer.write_scalars(step, scalars)
     self.summary["train_loss"] = scalars["loss"]
     self.summary["train_top1"] = scalars["top1"]
+
+  def _recompute_batch_stats(self, step: int,
+                             state: TrainState) -> TrainState:
+    """`state` with precise BatchNorm statistics (the release's recipe)."""
+    start = time.time()
+    batches = self.source.make_train_dataset(
+        self.config, process_index=jax.process_index(),
+        process_count=jax.process_count(),
+        seed=precise_bn_seed(self.config.seed, step))
+    with self.progress.timed("precise_bn"):
+      batch_stats = self.precise(
+          state.variables,
+          (sharding.global_batch(b, self.mesh) for b in batches),
+          self.precise_num_batches)
+    logging.info("Precise BatchNorm statistics at step %d over %d batches "
+                 "(%.1f s).", step, self.precise_num_batches,
+                 time.time() - start)
+    return state.replace(batch_stats=batch_stats)
 
   def _validate(self, step: int, state: TrainState) -> dict[str, float]:
     eval_start = time.time()
@@ -514,6 +549,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   Checkpoints: every `config.checkpoint_every_steps` steps, at each
   validation, at the end, and on a preemption notice (then it stops).
+  With `config.precise_bn.enabled`, BatchNorm statistics are recomputed over
+  min(`config.precise_bn.num_batches`, steps per epoch) training batches
+  before each validation (the last step's included); the checkpoint saved
+  there holds them.
 
   Returns:
     A summary: `step`, `val_top1`, `val_loss`, `train_loss`, `seconds`, ...
@@ -582,6 +621,13 @@ def _make_loop(config, plan: Plan, workdir, mesh, source, info, manager, *,
       "clips, from step %d.", config.model.arch, jax.device_count(),
       jax.process_count(), plan.total_steps, plan.steps_per_epoch,
       config.global_batch_size, start_step)
+  precise, precise_num_batches = None, 0
+  if config.get("precise_bn") is not None and config.precise_bn.enabled:
+    precise = precise_bn.make_precise_batch_stats(model, mesh=mesh,
+                                                  config=config)
+    # The release: min(BN.NUM_BATCHES_PRECISE, len(train loader)).
+    precise_num_batches = min(config.precise_bn.num_batches,
+                              plan.steps_per_epoch)
   profiler = None
   if config.profile and host == 0:
     profiler = periodic_actions.Profile(logdir=str(workdir),
@@ -598,7 +644,8 @@ def _make_loop(config, plan: Plan, workdir, mesh, source, info, manager, *,
                                config=config),
       score=scorer.make_scorer(config.model, config.data, mesh),
       progress=progress, stop=StopSignal(manager),
-      summary={"start_step": start_step}, profiler=profiler)
+      summary={"start_step": start_step}, profiler=profiler,
+      precise=precise, precise_num_batches=precise_num_batches)
 
 
 def flat_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:

@@ -147,7 +147,7 @@ def validate_eval_data(config: ml_collections.ConfigDict) -> None:
 
 
 def validate_schedule(config: ml_collections.ConfigDict) -> None:
-  """Checks epochs, warmup, LR batch base and the log/save cadence."""
+  """Checks epochs, warmup, LR batch base, cadences and precise BN."""
   optim = config.optim
   rules = [
       (config.num_epochs > 0,
@@ -166,6 +166,11 @@ def validate_schedule(config: ml_collections.ConfigDict) -> None:
       (config.log_every_steps >= 1,
        f"config.log_every_steps={config.log_every_steps} must be >= 1."),
   ]
+  precise = config.get("precise_bn")
+  if precise is not None and precise.enabled:
+    rules.append((precise.num_batches >= 1,
+                  f"config.precise_bn.num_batches={precise.num_batches} must "
+                  "be >= 1 (or set config.precise_bn.enabled=False)."))
   for condition, message in rules:
     _require(condition, message)
 

@@ -5,6 +5,7 @@ BatchNorm momentum 0 so each layer writes that group's mean and unbiased
 variance (fvcore's momentum-1 trick), and combines them in float64.
 """
 
+import itertools
 import subprocess
 import sys
 
@@ -13,14 +14,18 @@ import jax
 import numpy as np
 import pytest
 
+from slowfast_jax import checkpoint
 from slowfast_jax import models
 from slowfast_jax import sharding
+from slowfast_jax import train_lib
+from slowfast_jax.data import sources
 from slowfast_jax.data import model_input
 from slowfast_jax.models import norm
 from slowfast_jax.training import precise_bn
 
 import precise_bn_worker
 import processes
+import train_configs
 
 WORKER = precise_bn_worker.__file__
 
@@ -150,3 +155,30 @@ def test_numpy_rule_is_fvcores():
                                want[("bn", "mean")], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model[0].running_var.numpy(),
                                want[("bn", "var")], rtol=1e-5, atol=1e-6)
+
+
+def test_training_loop_recomputes_stats_before_each_validation(tmp_path):
+  """The checkpoint saved at each validation holds the statistics numpy
+  computes from its parameters over the precise-BN pipeline's first
+  min(num_batches, steps per epoch) batches."""
+  config = train_configs.tiny_train_config(batch=4, train_size=8, epochs=2,
+                                           precise_bn=True)
+  config.precise_bn.num_batches = 3  # An epoch has 2 steps: 2 are used.
+  config.eval_every_steps = 2  # Validations (and checkpoints) at 2 and 4.
+  config.checkpoint_every_steps = 0
+  summary = train_lib.train_and_evaluate(config, str(tmp_path))
+  assert summary["step"] == 4
+  directory = tmp_path / train_lib.CHECKPOINT_SUBDIR
+  assert checkpoint.all_steps(directory) == [2, 4]
+  source = sources.get(config)
+  for step in (2, 4):
+    variables, _ = checkpoint.restore_variables(directory, step=step)
+    batches = list(itertools.islice(source.make_train_dataset(
+        config, seed=train_lib.precise_bn_seed(config.seed, step)), 2))
+    want = numpy_precise(group_moments(config, variables, batches, group=4),
+                         "population")
+    got = flax.traverse_util.flatten_dict(variables["batch_stats"])
+    assert set(got) == set(want) and len(want) > 100
+    for path, value in want.items():
+      np.testing.assert_allclose(got[path], value, rtol=2e-4, atol=2e-5,
+                                 err_msg=f"step {step}: {'/'.join(path)}")

@@ -5,10 +5,11 @@ from slowfast_jax import config_lib
 
 def tiny_train_config(*, arch: str = "slowfast", batch: int = 8,
                       train_size: int = 32, epochs: int = 1,
-                      bn_group_size: int = 0):
+                      bn_group_size: int = 0, precise_bn: bool = False):
   """A SlowFast R50 at width 8, 8 frames, 32 px crops, on `fake` data.
 
-  `train_size // batch` steps per epoch.
+  `train_size // batch` steps per epoch. Precise BatchNorm (on in the
+  Kinetics recipe) is off unless asked for: it compiles one more program.
   """
   model = config_lib.model_config(arch=arch, num_frames=8, alpha=4,
                                   fusion_kernel=5)
@@ -32,6 +33,7 @@ def tiny_train_config(*, arch: str = "slowfast", batch: int = 8,
   config.log_every_steps = 1
   config.checkpoint_every_steps = 1
   config.keep_checkpoints = 2
+  config.precise_bn.enabled = precise_bn
   return config
 
 
