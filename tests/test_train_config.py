@@ -9,11 +9,28 @@ from slowfast_jax import models
 from slowfast_jax import train_lib
 from slowfast_jax import validate
 
+import model_configs
 import train_configs
 
 
 def check(config, devices=1):
   validate.validate_config(config, device_count=devices)
+
+
+@pytest.mark.parametrize("name",
+                         model_configs.PRESETS + model_configs.AVA_PRESETS)
+def test_precise_bn_where_the_release_has_it(name):
+  """BN.USE_PRECISE_STATS (NUM_BATCHES_PRECISE 200): True in the release's
+  Kinetics configs, False in its AVA configs."""
+  config = model_configs.load_preset(name)
+  assert config.precise_bn.enabled == (not name.startswith("ava_"))
+  assert config.precise_bn.num_batches == 200
+  validate.validate_schedule(config)
+  config.precise_bn.num_batches = 0
+  if config.precise_bn.enabled:
+    with pytest.raises(validate.ConfigError,
+                       match=r"config.precise_bn.num_batches=0 must be >= 1"):
+      validate.validate_schedule(config)
 
 
 def test_tiny_config_is_valid():
