@@ -2,8 +2,9 @@ r"""Demo: a small SlowFast on the synthetic motion dataset, on a CPU.
 
   python train.py --config configs/demo.py --workdir /tmp/demo
 
-The dataset (8 classes: 4 directions x 2 speeds of a textured patch moving
-over a textured background; `slowfast_jax.data.synthetic`) is generated and
+The dataset (8 classes: 4 directions x 2 speeds of a periodic texture
+drifting across the frame, where the fast speeds alias between the Slow
+pathway's frames; `slowfast_jax.data.synthetic`) is generated and
 prepared on first use in `config.data.data_dir` (default
 `~/.cache/slowfast_jax/data`, or `$SLOWFAST_JAX_DATA`). The network is the
 release's SlowFast R50 (stage depths 3, 4, 6, 3) shrunk to width 8, 16 Fast /
@@ -36,11 +37,11 @@ def demo_config(arch: str = "slowfast"):
   config = config_lib.kinetics_config(model, sampling_rate=sampling_rate)
 
   data = config.data
-  data.name = "synthetic_motion_v2"
+  data.name = "synthetic_motion_v3"
   data.data_dir = default_data_dir()
   # Generated and prepared on first use (slowfast_jax.data.synthetic).
   data.generate_demo = True
-  data.demo_videos_per_class = 40
+  data.demo_videos_per_class = 100
   data.demo_val_videos_per_class = 20
   data.demo_frame_size = [64, 64]  # (height, width): crops see all of it.
   data.demo_short_side = 64
@@ -48,17 +49,21 @@ def demo_config(arch: str = "slowfast"):
   data.test_crop_size = 32
   data.random_flip = False  # A flip turns "left" into "right".
   data.val_view = "center"  # Deterministic validation view.
-  data.shuffle_buffer = 320
+  # A clip spans num_frames * sampling_rate frames at target_fps: 31 of the
+  # 30 fps videos here, so the Fast pathway's frames are exactly 2 apart and
+  # the Slow pathway's exactly 10 (at 30 fps, 32 frames: 2-3 and 10-11).
+  data.target_fps = 960 / 31
+  data.shuffle_buffer = 800  # The whole training split.
 
   config.global_batch_size = 16
-  config.num_epochs = 40
+  config.num_epochs = 20
   config.optim.base_lr = 0.4  # 0.1 at batch 16.
-  config.optim.warmup_epochs = 2.0
+  config.optim.warmup_epochs = 1.0
   config.optim.warmup_start_lr = 0.04
   config.eval.batch_size = 16
   config.log_every_steps = 20
-  config.eval_every_epochs = 10
-  config.checkpoint_every_steps = 200
+  config.eval_every_epochs = 5
+  config.checkpoint_every_steps = 250
   config.keep_checkpoints = 2
   return config
 

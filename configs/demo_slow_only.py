@@ -3,7 +3,7 @@ r"""Demo, Slow pathway only: `configs/demo.py` without the Fast pathway.
   python train.py --config configs/demo_slow_only.py --workdir /tmp/demo_slow
 
 Same data, width, crops, schedule and budget as the SlowFast demo; the
-network sees the 4 frames its Slow pathway sees (every 8th frame).
+network sees the 4 frames its Slow pathway sees (every 10th frame).
 """
 
 import os

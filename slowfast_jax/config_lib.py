@@ -94,7 +94,7 @@ def data_config() -> ml_collections.ConfigDict:
   c.val_split = "val"
   c.test_split = "val"
   c.sampling_rate = 2
-  c.target_fps = 30
+  c.target_fps = 30.0  # A float: overrides such as 29.97 fit its type.
   c.train_jitter_scales = [256, 320]
   c.train_crop_size = 224
   c.test_crop_size = 256

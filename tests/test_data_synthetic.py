@@ -6,8 +6,10 @@ import sys
 
 import numpy as np
 
+from configs import demo
 from slowfast_jax.data import builder
 from slowfast_jax.data import decode
+from slowfast_jax.data import sampling
 from slowfast_jax.data import synthetic
 from slowfast_jax.data import video_lists
 
@@ -15,23 +17,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _displacement(frames, step):
-  """The (dy, dx) that maps the patch of frame 0 onto the patch of `step`.
-
-  The background is static, so the per-pixel median over the video (the
-  patch covers any pixel less than half the time) recovers it; the patch is
-  where a frame differs from it. The patch's own texture is periodic, so
-  shifts are scored on these solid masks, not on colours.
-  """
-  background = np.median(frames, axis=0)
-  masks = (frames != background).any(-1)
-  best, best_score = None, -1
-  for dy in range(-10, 11):
-    for dx in range(-10, 11):
-      moved = np.roll(masks[0], (dy, dx), axis=(0, 1))
-      score = (moved & masks[step]).sum()
-      if score > best_score:
-        best, best_score = (dy, dx), score
-  return best
+  """How far the texture moved from frame 0 to frame `step`: `(down,
+  right)`, each in (-PERIOD/2, PERIOD/2], the exact shift that maps frame 0
+  onto frame `step` away from the frame's edges."""
+  period = synthetic.PERIOD
+  first, later = frames[0].astype(int), frames[step].astype(int)
+  target = later[period:, period:]
+  matches = [(dy, dx) for dy in range(period) for dx in range(period)
+             if np.array_equal(target, first[period - dy:len(first) - dy,
+                                             period - dx:first.shape[1] - dx])]
+  assert len(matches) == 1, matches
+  return tuple(d - period if d > period // 2 else d for d in matches[0])
 
 
 def test_cli_writes_decodable_mp4s_and_lists(tmp_path):
@@ -57,14 +53,61 @@ def test_cli_writes_decodable_mp4s_and_lists(tmp_path):
     assert abs(len(frames) - 30) <= 3  # 1 s +- 10%.
 
 
-def test_motion_encodes_direction_and_speed():
+def test_motion_moves_in_its_direction_at_its_speed():
   rng = np.random.default_rng(0)
   for name in synthetic.CLASS_NAMES:
-    frames = synthetic.motion_video(rng, name, num_frames=60)
-    direction, speed = name.split("_")
-    dy, dx = synthetic.DIRECTIONS[direction]
-    step = synthetic.SPEEDS[speed]
-    assert _displacement(frames, 3) == (dy * step * 3, dx * step * 3), name
+    for _ in range(3):
+      frames = synthetic.motion_video(rng, name, num_frames=60)
+      direction, speed = name.split("_")
+      dy, dx = synthetic.DIRECTIONS[direction]
+      axis = 0 if dy else 1
+      period = synthetic.PERIOD
+      low, high = synthetic.SPEEDS[speed]
+      step = 2 if speed == "fast" else 10  # Under half a period either way.
+      shift = _displacement(frames, step)
+      moved = shift[axis] * (dy or dx)
+      assert low * step * period - 1 <= moved <= high * step * period + 1, (
+          name, moved)
+      assert shift[1 - axis] == 0, name
+
+
+def _wrapped(name, gap, fractions):
+  """Displacement after `gap` frames in tiles, modulo one tile: [0, 1)."""
+  velocities = np.array([synthetic.velocity(name, f) for f in fractions])
+  direction = synthetic.DIRECTIONS[name.split("_")[0]]
+  axis = 0 if direction[0] else 1
+  return (gap * velocities[:, axis] / synthetic.PERIOD) % 1.0
+
+
+def test_demo_clips_take_every_2nd_frame_and_the_slow_pathway_every_10th():
+  config = demo.get_config()
+  fast_frames, alpha = config.model.num_frames, config.model.alpha
+  window = sampling.clip_size(fast_frames, config.data.sampling_rate,
+                              config.data.target_fps, fps=30.0)
+  slow = sampling.slow_pathway_indices(fast_frames, alpha)
+  for start in np.random.default_rng(0).uniform(0, 28, 2000):
+    fast = sampling.clip_indices_np(start, window, fast_frames,
+                                    video_length=60)
+    assert set(np.diff(fast)) == {2}
+    assert set(np.diff(fast[slow])) == {10}
+
+
+def test_fast_motion_aliases_between_slow_frames_but_not_fast_ones():
+  """What the demo's Slow (10 apart) and Fast (2 apart) frames see."""
+  fractions = (np.arange(10000) + 0.5) / 10000  # The speed draw, uniform.
+  bins = np.linspace(0, 1, 11)
+  for right, left in (("right_fast", "left_fast"), ("down_fast", "up_fast")):
+    # Where the texture lands 10 frames later: spread evenly over the tile,
+    # the same for both directions.
+    hist_right = np.histogram(_wrapped(right, 10, fractions), bins)[0]
+    hist_left = np.histogram(_wrapped(left, 10, fractions), bins)[0]
+    np.testing.assert_allclose(hist_right, len(fractions) / 10, atol=1)
+    np.testing.assert_allclose(hist_left, len(fractions) / 10, atol=1)
+    # 2 frames later: under half a tile, in its direction.
+    assert (_wrapped(right, 2, fractions) < 0.5).all()
+    assert (_wrapped(left, 2, fractions) > 0.5).all()
+  for name in ("right_slow", "down_slow"):  # Slow motion shows in Slow frames.
+    assert (_wrapped(name, 10, fractions) < 0.5).all()
 
 
 def test_single_frames_carry_no_class_information():

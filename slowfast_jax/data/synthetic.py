@@ -7,15 +7,23 @@ writes real H.264 `.mp4` files `DIR/{train,val}/CLASS/NNNN.mp4` and the lists
 ready for `python -m slowfast_jax.data.prepare --video-dir DIR --split
 train=DIR/train.csv --split val=DIR/val.csv ...`.
 
-Each video shows a square patch (a random pattern of 4-pixel cells in one
-dark and one bright colour) moving over a smooth mid-grey textured
-background, wrapping around the frame edges. The class is the motion:
-direction (right, left, down, up) x speed (slow: 1 px/frame, fast: 3
-px/frame at 30 fps), 8 classes. Background, patch texture, patch size and
-start position are random and independent of the class, so a single frame
-carries no class information: the network has to compare frames. Sparse
-frames alias fast motion (a fast patch moves 24 px between frames 8 apart),
-a task where the Fast pathway should matter.
+Each video is a texture filling the frame and drifting across it: a tile
+of 4 x 4 cells of random colours, 24 px wide, repeated. The class is the
+motion: direction (right, left, down, up) x speed (slow, fast), 8 classes.
+Speeds are drawn per video as fractions of the tile per frame: slow 2-4 %,
+fast 8-18 %. Colours and start position are random and independent of the
+class, so a single frame carries no class information: the network has to
+compare frames.
+
+Frame rate is meant to matter by construction. The demo (configs/demo.py)
+samples its Slow pathway's frames exactly 10 apart and its Fast pathway's 2
+apart. Between two Slow frames a fast texture moves 0.8-1.8 tiles, and
+since it repeats every tile, what the Slow frames show is a shift spread
+evenly over the whole tile, the same for "left" as for "right". The Fast
+pathway's frames see it move 16-36 % of a tile, which shows the direction.
+Trained alone, the Slow pathway still reads the direction of many fast
+videos (docs/performance.md): a cue beyond the positions remains, not yet
+found.
 
 A horizontal flip turns "left" into "right": train on it with
 `random_flip = False`.
@@ -33,10 +41,17 @@ import numpy as np
 from PIL import Image
 
 DIRECTIONS = {"right": (0, 1), "left": (0, -1), "down": (1, 0), "up": (-1, 0)}
-SPEEDS = {"slow": 1.0, "fast": 3.0}  # Pixels per frame at `fps` 30.
+# The texture repeats every PERIOD pixels: CELLS x CELLS cells per tile.
+PERIOD = 24
+CELLS = 4
+# Speed ranges in tiles (PERIOD pixels) per frame at `fps` 30; each video
+# draws one uniformly.
+SPEEDS = {"slow": (0.02, 0.04), "fast": (0.08, 0.18)}
 CLASS_NAMES = tuple(f"{d}_{s}" for d in DIRECTIONS for s in SPEEDS)
-# v2: 4-px patch cells; v1's 1-px cells blurred away at the demo's 32 px.
-DEMO_NAME = "synthetic_motion_v2"
+# v2: 4-px patch cells (v1's 1-px cells blurred away at the demo's 32 px).
+# v3: a drifting periodic texture whose fast motion aliases between the
+# Slow pathway's frames.
+DEMO_NAME = "synthetic_motion_v3"
 
 
 def write_video(path, frames: np.ndarray, fps, *, crf: int = 20) -> None:
@@ -70,35 +85,32 @@ def smooth_texture(rng, height: int, width: int, cell: int) -> np.ndarray:
   return np.asarray(image, np.float32) / 127.5 - 1.0
 
 
+def velocity(class_name: str, fraction: float) -> tuple[float, float]:
+  """The (down, right) pixels per frame of `class_name`'s motion.
+
+  `fraction` in [0, 1) picks the speed within the class's range.
+  """
+  direction, speed = class_name.split("_")
+  dy, dx = DIRECTIONS[direction]
+  low, high = SPEEDS[speed]
+  step = PERIOD * (low + (high - low) * fraction)
+  return dy * step, dx * step
+
+
 def motion_video(rng, class_name: str, *, height: int = 64, width: int = 80,
                  num_frames: int = 60) -> np.ndarray:
   """One video of class `class_name`: uint8 `(num_frames, height, width, 3)`."""
-  direction, speed = class_name.split("_")
-  dy, dx = DIRECTIONS[direction]
-  step = SPEEDS[speed]
-  base = rng.uniform(70, 185, size=3)
-  background = base + 35 * smooth_texture(rng, height, width,
-                                          cell=int(rng.integers(6, 14)))
-  size = int(rng.integers(16, 25))
-  # A checkerboard-like texture of 4-px cells in one dark and one bright
-  # colour: it stands out from the mid-grey background and survives the
-  # demo's 2x downscaling (1-px cells would blur into the background).
-  dark = rng.uniform(0, 50, size=3)
-  bright = rng.uniform(205, 255, size=3)
-  cells = rng.integers(0, 2, size=(size // 4 + 1, size // 4 + 1))
-  bits = np.kron(cells, np.ones((4, 4), int))[:size, :size]
-  patch = np.where(bits[..., None] == 1, bright, dark)
-  y0, x0 = rng.uniform(0, height), rng.uniform(0, width)
+  cell = PERIOD // CELLS
+  colours = rng.uniform(0, 255, size=(CELLS, CELLS, 3))
+  tile = np.repeat(np.repeat(colours, cell, axis=0), cell, axis=1)
+  y0, x0 = rng.uniform(0, PERIOD, size=2)
+  vy, vx = velocity(class_name, rng.uniform())
   frames = np.empty((num_frames, height, width, 3), np.uint8)
-  offsets = np.arange(size)
+  rows, cols = np.arange(height), np.arange(width)
   for t in range(num_frames):
-    frame = background.copy()
-    y = int(round(y0 + dy * step * t))
-    x = int(round(x0 + dx * step * t))
-    rows = (y + offsets) % height  # Wrap around: position tells nothing.
-    cols = (x + offsets) % width
-    frame[np.ix_(rows, cols)] = patch
-    frames[t] = np.clip(frame, 0, 255).astype(np.uint8)
+    y = int(round(y0 + vy * t))
+    x = int(round(x0 + vx * t))
+    frames[t] = tile[np.ix_((rows - y) % PERIOD, (cols - x) % PERIOD)]
   return frames
 
 
