@@ -15,15 +15,14 @@ fast 8-18 %. Colours and start position are random and independent of the
 class, so a single frame carries no class information: the network has to
 compare frames.
 
-Frame rate is meant to matter by construction. The demo (configs/demo.py)
+Frame rate matters by construction. The demo (configs/demo.py)
 samples its Slow pathway's frames exactly 10 apart and its Fast pathway's 2
 apart. Between two Slow frames a fast texture moves 0.8-1.8 tiles, and
 since it repeats every tile, what the Slow frames show is a shift spread
 evenly over the whole tile, the same for "left" as for "right". The Fast
 pathway's frames see it move 16-36 % of a tile, which shows the direction.
-Trained alone, the Slow pathway still reads the direction of many fast
-videos (docs/performance.md): a cue beyond the positions remains, not yet
-found.
+Trained alone, the Slow pathway gets the fast classes about as wrong as
+that predicts (docs/performance.md).
 
 A horizontal flip turns "left" into "right": train on it with
 `random_flip = False`.
