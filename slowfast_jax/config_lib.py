@@ -275,3 +275,12 @@ def ava_config(model: ml_collections.ConfigDict, *, sampling_rate: int,
   config.init_head = "reinit"
   config.precise_bn.enabled = False  # BN.USE_PRECISE_STATS of the AVA configs.
   return config
+
+
+def uses_precise_bn(config: ml_collections.ConfigDict) -> bool:
+  """Whether training recomputes BatchNorm statistics before validations.
+
+  Configs stored before `precise_bn` existed have no such section: off.
+  """
+  precise = config.get("precise_bn")
+  return precise is not None and bool(precise.enabled)

@@ -34,6 +34,7 @@ import optax
 
 from slowfast_jax import checkpoint
 from slowfast_jax import checkpoint_config
+from slowfast_jax import config_lib
 from slowfast_jax import models
 from slowfast_jax import optim
 from slowfast_jax import sharding
@@ -443,7 +444,6 @@ class _Loop:
   profiler: periodic_actions.Profile | None = None
   # precise_bn.make_precise_batch_stats, when config.precise_bn.enabled.
   precise: Callable[..., Any] | None = None
-  precise_num_batches: int = 0
 
   def run(self, state: TrainState, batches, step: int,
           start_time: float) -> tuple[TrainState, int]:
@@ -505,6 +505,9 @@ class _Loop:
                              state: TrainState) -> TrainState:
     """`state` with precise BatchNorm statistics (the release's recipe)."""
     start = time.time()
+    # The release: min(BN.NUM_BATCHES_PRECISE, len(train loader)).
+    num_batches = min(self.config.precise_bn.num_batches,
+                      self.plan.steps_per_epoch)
     batches = self.source.make_train_dataset(
         self.config, process_index=jax.process_index(),
         process_count=jax.process_count(),
@@ -513,9 +516,9 @@ class _Loop:
       batch_stats = self.precise(
           state.variables,
           (sharding.global_batch(b, self.mesh) for b in batches),
-          self.precise_num_batches)
+          num_batches)
     logging.info("Precise BatchNorm statistics at step %d over %d batches "
-                 "(%.1f s).", step, self.precise_num_batches,
+                 "(%.1f s).", step, num_batches,
                  time.time() - start)
     return state.replace(batch_stats=batch_stats)
 
@@ -621,13 +624,10 @@ def _make_loop(config, plan: Plan, workdir, mesh, source, info, manager, *,
       "clips, from step %d.", config.model.arch, jax.device_count(),
       jax.process_count(), plan.total_steps, plan.steps_per_epoch,
       config.global_batch_size, start_step)
-  precise, precise_num_batches = None, 0
-  if config.get("precise_bn") is not None and config.precise_bn.enabled:
+  precise = None
+  if config_lib.uses_precise_bn(config):
     precise = precise_bn.make_precise_batch_stats(model, mesh=mesh,
                                                   config=config)
-    # The release: min(BN.NUM_BATCHES_PRECISE, len(train loader)).
-    precise_num_batches = min(config.precise_bn.num_batches,
-                              plan.steps_per_epoch)
   profiler = None
   if config.profile and host == 0:
     profiler = periodic_actions.Profile(logdir=str(workdir),
@@ -645,7 +645,7 @@ def _make_loop(config, plan: Plan, workdir, mesh, source, info, manager, *,
       score=scorer.make_scorer(config.model, config.data, mesh),
       progress=progress, stop=StopSignal(manager),
       summary={"start_step": start_step}, profiler=profiler,
-      precise=precise, precise_num_batches=precise_num_batches)
+      precise=precise)
 
 
 def flat_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:

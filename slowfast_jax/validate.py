@@ -166,10 +166,10 @@ def validate_schedule(config: ml_collections.ConfigDict) -> None:
       (config.log_every_steps >= 1,
        f"config.log_every_steps={config.log_every_steps} must be >= 1."),
   ]
-  precise = config.get("precise_bn")
-  if precise is not None and precise.enabled:
-    rules.append((precise.num_batches >= 1,
-                  f"config.precise_bn.num_batches={precise.num_batches} must "
+  if config_lib.uses_precise_bn(config):
+    num_batches = config.precise_bn.num_batches
+    rules.append((num_batches >= 1,
+                  f"config.precise_bn.num_batches={num_batches} must "
                   "be >= 1 (or set config.precise_bn.enabled=False)."))
   for condition, message in rules:
     _require(condition, message)
