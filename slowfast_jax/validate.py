@@ -75,6 +75,7 @@ def validate_model(model: ml_collections.ConfigDict) -> None:
              f"config.model.num_frames={model.num_frames} is not divisible by "
              f"config.model.alpha={model.alpha} (the Slow pathway takes every "
              "alpha-th frame).")
+  if "fast" in models.pathway_names(model.arch):
     _require(model.width_per_group % model.beta_inv == 0,
              f"config.model.width_per_group={model.width_per_group} is not "
              f"divisible by config.model.beta_inv={model.beta_inv} (the Fast "

@@ -52,9 +52,10 @@ def make_feature_fn(model_config: ml_collections.ConfigDict,
   """
   if feature not in FEATURES:
     raise ValueError(f"feature={feature!r}; expected one of {FEATURES}.")
-  if feature == "fast" and model_config.arch != "slowfast":
-    raise ValueError(f"feature='fast' needs a SlowFast model, not "
-                     f"arch={model_config.arch!r}.")
+  if feature != "concat" and feature not in models.pathway_names(
+      model_config.arch):
+    raise ValueError(f"feature={feature!r}: arch={model_config.arch!r} has "
+                     f"pathways {models.pathway_names(model_config.arch)}.")
   mesh = sharding.make_mesh(jax.local_devices() if devices is None
                             else devices)
   model = models.build_model(model_config)

@@ -2,7 +2,9 @@
 
 One module covers all four: SlowFast has two pathways (Slow first, Fast
 second) joined by Fast→Slow fusions after the stem and res2..res4; the others
-have a single pathway named `slow` (the release's pathway 0).
+have a single pathway named `slow` (the release's pathway 0). `fast` (not in
+the release; the paper's "Fast-only" ablation) is SlowFast's Fast pathway
+alone: its frames, temporal kernels and 1/β widths, pathway named `fast`.
 """
 
 import functools
@@ -25,24 +27,27 @@ from slowfast_jax.models.stem import Stem
 # stage a per-pathway list that is repeated over the blocks
 # (the release's _TEMPORAL_KERNEL_BASIS).
 STEM_TEMPORAL_KERNELS = {
-    "slowfast": (1, 5), "slow": (1,), "c2d": (1,), "c2d_nopool": (1,),
-    "i3d": (5,)}
+    "slowfast": (1, 5), "slow": (1,), "fast": (5,), "c2d": (1,),
+    "c2d_nopool": (1,), "i3d": (5,)}
 STAGE_TEMPORAL_KERNELS = {
     "slowfast": (((1,), (3,)), ((1,), (3,)), ((3,), (3,)), ((3,), (3,))),
     "slow": (((1,),), ((1,),), ((3,),), ((3,),)),
+    "fast": (((3,),), ((3,),), ((3,),), ((3,),)),
     "c2d": (((1,),), ((1,),), ((1,),), ((1,),)),
     "c2d_nopool": (((1,),), ((1,),), ((1,),), ((1,),)),
     "i3d": (((3,),), ((3, 1),), ((3, 1),), ((1, 3),)),
 }
 # C2D and I3D halve time with a 2×1×1 max-pool after res2; the model zoo's
 # C2D (C2D_NOPOOL_8x8_R50) does not.
-TEMPORAL_POOL_AFTER_RES2 = {"slowfast": 1, "slow": 1, "c2d": 2,
+TEMPORAL_POOL_AFTER_RES2 = {"slowfast": 1, "slow": 1, "fast": 1, "c2d": 2,
                             "c2d_nopool": 1, "i3d": 2}
 ARCHS = tuple(STEM_TEMPORAL_KERNELS)
 
 
 def pathway_names(arch: str) -> tuple[str, ...]:
-  return ("slow", "fast") if arch == "slowfast" else ("slow",)
+  if arch == "slowfast":
+    return ("slow", "fast")
+  return ("fast",) if arch == "fast" else ("slow",)
 
 
 def block_temporal_kernels(basis: Sequence[int], num_blocks: int,
@@ -121,10 +126,10 @@ class VideoResNet(nn.Module):
   def pathway_widths(self, stage: int) -> list[tuple[int, int]]:
     """(inner, out) widths of res stage `stage` (2..5) for each pathway."""
     inner = self.width_per_group * 2**(stage - 2)
-    widths = [(inner, 4 * inner)]
-    if self.arch == "slowfast":
-      widths.append((inner // self.beta_inv, 4 * inner // self.beta_inv))
-    return widths
+    slow, fast = (inner, 4 * inner), (inner // self.beta_inv,
+                                      4 * inner // self.beta_inv)
+    return [{"slow": slow, "fast": fast}[name]
+            for name in pathway_names(self.arch)]
 
   def head_pool_windows(self) -> list[tuple[int, int, int]]:
     """Per-pathway average-pool window, sized for the training crop."""
@@ -220,9 +225,9 @@ class VideoResNet(nn.Module):
                            group_size=self.bn_group_size, dtype=dtype)
     common = dict(bn=bn, conv_impl=self.conv_impl, dtype=dtype)
 
-    stem_widths = [self.width_per_group]
-    if two_pathways:
-      stem_widths.append(self.width_per_group // self.beta_inv)
+    stem_widths = [{"slow": self.width_per_group,
+                    "fast": self.width_per_group // self.beta_inv}[name]
+                   for name in names]
     x = [
         Stem(width, kernel, name=f"{name}_stem", **common)(clip, train)
         for name, clip, width, kernel in zip(
