@@ -1,0 +1,246 @@
+"""tf.data pipelines over prepared AVA keyframes: clips, boxes, labels.
+
+A clip takes the release's frames around its keyframe: `range(key - half,
+key + half, sampling_rate)` with `half = num_frames * sampling_rate // 2`,
+clamped to the movie (`ava_dataset.__getitem__`, `utils.get_sequence`).
+Boxes and labels are the prepared keyframe's (the box files and score
+threshold were applied by `ava_prepare`); `ava_transforms` moves the boxes
+with the pixels. Every clip's boxes are padded to `max_boxes` slots
+(`config.data.max_boxes`, or the split's largest count when 0) with a mask,
+so batches have static shapes.
+
+Train (`make_train_dataset`): the host's part of the split
+(`tfds.split_for_jax_process`), shuffled and repeated; example k of the
+host's stream draws scale, crop and flip from the stateless seed (seed,
+host, k).
+
+Eval (`make_eval_dataset`): each host takes a contiguous part of the split
+(`tfds.even_splits`) and emits every keyframe once, whole frames at short
+side `data.test_crop_size`, then masked padding rows so that all hosts
+yield the same number of batches. Frames are placed top-left on a canvas of
+the split's largest test size (frames of that size are not padded at all;
+the release runs one clip per device instead).
+"""
+
+import functools
+import math
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from slowfast_jax import validate
+from slowfast_jax.data import ava_builder
+from slowfast_jax.data import ava_transforms
+from slowfast_jax.data import decode
+from slowfast_jax.data import pipeline
+from slowfast_jax.data import views
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@functools.lru_cache(maxsize=8)
+def _load(data_dir: str, name: str):
+  return ava_builder.load(data_dir, name)
+
+
+def _builder_and_metadata(config, split: str):
+  data = config.data
+  if not data.data_dir:
+    raise ValueError("config.data.data_dir is not set")
+  builder = _load(str(data.data_dir), data.name)
+  metadata = dict(builder.info.metadata or {})
+  validate.validate_ava_dataset(config, metadata, split)
+  return builder, metadata
+
+
+def frame_offsets(num_frames: int, sampling_rate: int) -> np.ndarray:
+  """Offsets from the keyframe of the clip's frames (release get_sequence)."""
+  half = num_frames * sampling_rate // 2
+  return np.arange(-half, half, sampling_rate, dtype=np.int32)
+
+
+def max_boxes(config, metadata, split: str) -> int:
+  """Box slots per clip: `data.max_boxes`, or the split's maximum if 0."""
+  return int(config.data.max_boxes or metadata["max_boxes"][split])
+
+
+def _parse(features):
+  """Decoded example -> frames source, boxes, multi-hot label inputs."""
+  return (views.jpeg_source(features["video"]), features["boxes"],
+          features["label_box"], features["label_id"])
+
+
+def _clip_frames(source, key_index, offsets):
+  indices = tf.clip_by_value(tf.cast(key_index, tf.int32) + offsets, 0,
+                             source.length - 1)
+  unique, position = tf.unique(indices)
+  return tf.gather(source.fetch(unique), position)
+
+
+def _multi_hot(label_box, label_id, num_boxes, num_classes: int):
+  tf.debugging.assert_less_equal(
+      label_id, tf.constant(num_classes, tf.int64),
+      message=f"an action id exceeds config.model.num_classes={num_classes}")
+  indices = tf.stack([label_box, label_id - 1], axis=1)
+  return tf.scatter_nd(indices, tf.ones_like(label_box, tf.int32),
+                       tf.stack([tf.cast(num_boxes, tf.int64),
+                                 tf.constant(num_classes, tf.int64)]))
+
+
+def _pad(values, slots: int):
+  """`(n, ...)` -> `(slots, ...)` zero-padded, and the `(slots,)` mask."""
+  n = tf.shape(values)[0]
+  padding = [[0, slots - n]] + [[0, 0]] * (len(values.shape) - 1)
+  return tf.pad(values, padding), tf.range(slots) < n
+
+
+def _read(builder, split: str, *, shuffle_seed=None):
+  read_config = tfds.ReadConfig(shuffle_seed=shuffle_seed,
+                                interleave_cycle_length=16)
+  return builder.as_dataset(
+      split=split, shuffle_files=shuffle_seed is not None,
+      read_config=read_config,
+      decoders={"video": tfds.decode.SkipDecoding()})
+
+
+def make_train_dataset(config, *, process_index: int = 0,
+                       process_count: int = 1, seed: int | None = None,
+                       start_step: int = 0) -> tf.data.Dataset:
+  """Endless host-local training batches.
+
+  Returns:
+    `{"video": uint8 (batch, time, crop, crop, 3), "boxes": float32 (batch,
+    max_boxes, 4) x1, y1, x2, y2 in clip pixels, "box_mask": bool (batch,
+    max_boxes), "labels": int32 (batch, max_boxes, num_classes)}` with
+    batch = global_batch_size // process_count, crop =
+    `data.train_crop_size`, labels multi-hot by action id - 1.
+  """
+  data = config.data
+  batch_size = pipeline.host_batch_size(config.global_batch_size,
+                                        process_count)
+  seed = config.seed if seed is None else seed
+  builder, metadata = _builder_and_metadata(config, data.train_split)
+  slots = max_boxes(config, metadata, data.train_split)
+  offsets = frame_offsets(config.model.num_frames, data.sampling_rate)
+  host_split = tfds.split_for_jax_process(
+      data.train_split, process_index=process_index,
+      process_count=process_count)
+  host_seed = tf.constant([seed, process_index], tf.int64)
+  records = _read(builder, host_split, shuffle_seed=seed + 7919 *
+                  process_index).repeat()
+  records = records.shuffle(max(1, int(data.shuffle_buffer)), seed=seed)
+  first = start_step * batch_size
+  examples = tf.data.Dataset.zip(tf.data.Dataset.counter(first),
+                                 records.skip(first))
+  num_classes = config.model.num_classes
+
+  def make_clip(index, features):
+    source, boxes, label_box, label_id = _parse(features)
+    clip = _clip_frames(source, features["key_index"], offsets)
+    shape = tf.shape(clip)
+    pixels = ava_transforms.to_pixels(boxes, shape[1], shape[2])
+    clip, pixels = ava_transforms.train_clip(
+        clip, pixels, jitter_scales=tuple(data.train_jitter_scales),
+        crop_size=data.train_crop_size, flip=bool(data.random_flip),
+        seed=tf.random.experimental.stateless_fold_in(host_seed, index))
+    labels = _multi_hot(label_box, label_id, tf.shape(boxes)[0], num_classes)
+    pixels, mask = _pad(pixels, slots)
+    labels, _ = _pad(labels, slots)
+    return {"video": tf.ensure_shape(clip, [len(offsets), None, None, 3]),
+            "boxes": tf.ensure_shape(pixels, [slots, 4]), "box_mask": mask,
+            "labels": tf.ensure_shape(labels, [slots, num_classes])}
+
+  ds = examples.map(make_clip, num_parallel_calls=AUTOTUNE, deterministic=True)
+  ds = ds.batch(batch_size, drop_remainder=True)
+  return ds.prefetch(AUTOTUNE).with_options(pipeline._options())  # pylint: disable=protected-access
+
+
+def test_canvas(metadata, split: str, short_side: int) -> tuple[int, int]:
+  """`(height, width)` holding every frame of `split` at the test scale."""
+  sizes = [decode.resized_shape(h, w, short_side)
+           for h, w in metadata["frame_sizes"][split]]
+  return max(h for h, _ in sizes), max(w for _, w in sizes)
+
+
+def num_eval_batches(num_examples: int, *, batch_size: int,
+                     process_count: int = 1) -> int:
+  """Batches every host yields from `make_eval_dataset`."""
+  per_host = math.ceil(num_examples / process_count)
+  return math.ceil(per_host / pipeline.host_batch_size(batch_size,
+                                                       process_count))
+
+
+def make_eval_dataset(config, split: str, *, batch_size: int,
+                      process_index: int = 0,
+                      process_count: int = 1) -> tf.data.Dataset:
+  """Finite host-local batches with every keyframe of `split` exactly once.
+
+  Returns:
+    `{"video": uint8 (batch, time, height, width, 3)` (the canvas, frame at
+    top-left), `"boxes"`, `"box_mask"`, `"labels"` as in training (boxes in
+    pixels of the scaled frame), `"normalised_boxes"`: float32 (batch,
+    max_boxes, 4) as in the box file (the release's `ori_boxes`),
+    `"image_size"`: int32 (batch, 2) the scaled frame's height and width,
+    `"keyframe_index"`: int32 position in the split, `"video_id"`: string,
+    `"timestamp"`: int32, `"mask"`: bool (batch,)}`. Padding rows have mask
+    False, index -1 and nothing else set.
+  """
+  data = config.data
+  builder, metadata = _builder_and_metadata(config, split)
+  host_batch = pipeline.host_batch_size(batch_size, process_count)
+  slots = max_boxes(config, metadata, split)
+  short_side = int(data.test_crop_size)
+  canvas = test_canvas(metadata, split, short_side)
+  offsets = frame_offsets(config.model.num_frames, data.sampling_rate)
+  num_classes = config.model.num_classes
+  num_examples = builder.info.splits[split].num_examples
+  parts = tfds.even_splits(split, n=process_count)
+  start = sum(builder.info.splits[p].num_examples
+              for p in parts[:process_index])
+  host_examples = builder.info.splits[parts[process_index]].num_examples
+  num_batches = num_eval_batches(num_examples, batch_size=batch_size,
+                                 process_count=process_count)
+
+  def make_clip(index, features):
+    source, boxes, label_box, label_id = _parse(features)
+    clip = _clip_frames(source, features["key_index"], offsets)
+    shape = tf.shape(clip)
+    pixels = ava_transforms.to_pixels(boxes, shape[1], shape[2])
+    clip, pixels = ava_transforms.test_clip(clip, pixels,
+                                            short_side=short_side)
+    size = tf.shape(clip)[1:3]
+    clip = tf.pad(clip, [[0, 0], [0, canvas[0] - size[0]],
+                         [0, canvas[1] - size[1]], [0, 0]])
+    labels = _multi_hot(label_box, label_id, tf.shape(boxes)[0], num_classes)
+    pixels, mask = _pad(pixels, slots)
+    labels, _ = _pad(labels, slots)
+    normalised, _ = _pad(boxes, slots)
+    return {
+        "video": tf.ensure_shape(clip, [len(offsets), *canvas, 3]),
+        "boxes": tf.ensure_shape(pixels, [slots, 4]), "box_mask": mask,
+        "labels": tf.ensure_shape(labels, [slots, num_classes]),
+        "normalised_boxes": tf.ensure_shape(normalised, [slots, 4]),
+        "image_size": size,
+        "keyframe_index": tf.cast(index, tf.int32),
+        "video_id": features["video_id"],
+        "timestamp": tf.cast(features["timestamp"], tf.int32),
+        "mask": tf.constant(True),
+    }
+
+  records = _read(builder, parts[process_index])
+  ds = tf.data.Dataset.zip(tf.data.Dataset.counter(start), records).map(
+      make_clip, num_parallel_calls=AUTOTUNE, deterministic=True)
+  padding = {
+      "video": tf.zeros([len(offsets), *canvas, 3], tf.uint8),
+      "boxes": tf.zeros([slots, 4]), "box_mask": tf.zeros([slots], tf.bool),
+      "labels": tf.zeros([slots, num_classes], tf.int32),
+      "normalised_boxes": tf.zeros([slots, 4]),
+      "image_size": tf.zeros([2], tf.int32),
+      "keyframe_index": tf.constant(-1), "video_id": tf.constant(""),
+      "timestamp": tf.constant(-1), "mask": tf.constant(False),
+  }
+  ds = ds.concatenate(tf.data.Dataset.from_tensors(padding).repeat(
+      num_batches * host_batch - host_examples))
+  ds = ds.batch(host_batch, drop_remainder=True)
+  return ds.prefetch(AUTOTUNE).with_options(pipeline._options())  # pylint: disable=protected-access
