@@ -17,6 +17,7 @@ Pure Python (no TensorFlow): used by `ava_prepare` and the synthetic set.
 
 import csv
 import dataclasses
+import os
 
 # Frame rate of AVA's frames (release ava_helper.FPS): second s is frame
 # s * AVA_FPS of the movie.
@@ -52,12 +53,13 @@ class BoxFile:
 def split_box_files(data_config, split: str, annotation_dir: str
                     ) -> list[BoxFile]:
   """The box files the release reads for `split` ("train" or another)."""
-  join = lambda name: BoxFile(f"{annotation_dir}/{name}", False)
+  def files(names, is_groundtruth):
+    return [BoxFile(os.path.join(annotation_dir, name), is_groundtruth)
+            for name in names]
   if split == "train":
-    return ([BoxFile(f"{annotation_dir}/{name}", True)
-             for name in data_config.train_gt_box_lists] +
-            [join(name) for name in data_config.train_predict_box_lists])
-  return [join(name) for name in data_config.test_predict_box_lists]
+    return (files(data_config.train_gt_box_lists, True) +
+            files(data_config.train_predict_box_lists, False))
+  return files(data_config.test_predict_box_lists, False)
 
 
 def read_keyframes(box_files, *, score_threshold: float,

@@ -257,7 +257,7 @@ def summary_lines(summary: Summary) -> list[str]:
         f"  {split}: {written} of {total} keyframes written, {skipped} "
         f"report rows; {size / 1e6:.2f} MB prepared from "
         f"{summary.source_bytes[split] / 1e6:.2f} MB of source read; "
-        f"{per_clip} read per training clip (one keyframe's record)")
+        f"{per_clip} per keyframe (the record a clip reads)")
   if summary.skipped:
     lines.append(f"{len(summary.skipped)} skipped (movies or keyframes); "
                  f"reasons in {summary.report_path}")
