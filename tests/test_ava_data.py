@@ -323,3 +323,22 @@ def test_synthetic_movies_prepared_with_a_missing_movie(tmp_path):
                          ava_synthetic.FILES["train_gt"])) as f:
     rows = list(csv.reader(f))
   assert {int(r[6]) for r in rows} <= set(range(1, 5))
+
+
+def test_box_bce_loss_is_the_releases_bce_over_real_boxes():
+  import jax  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.training import detection_loss  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  logits = rng.normal(0, 4, (3, 4, 5)).astype(np.float32)
+  labels = (rng.uniform(size=(3, 4, 5)) < 0.3).astype(np.int32)
+  mask = np.array([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 1]], bool)
+  logits[~mask] = np.nan  # Padding never reaches the loss or gradient.
+  release = torch.nn.BCELoss(reduction="mean")(
+      torch.sigmoid(torch.from_numpy(logits[mask])),
+      torch.from_numpy(labels[mask]).float())
+  loss, grad = jax.value_and_grad(detection_loss.box_bce_loss)(
+      logits, labels, mask)
+  np.testing.assert_allclose(loss, release.item(), rtol=1e-6)
+  assert np.isfinite(grad).all() and not grad[~mask].any()
+  assert detection_loss.box_bce_loss(logits, labels, mask & False) == 0.0

@@ -96,8 +96,11 @@ def _pad(values, slots: int):
 
 
 def _read(builder, split: str, *, shuffle_seed=None):
-  read_config = tfds.ReadConfig(shuffle_seed=shuffle_seed,
-                                interleave_cycle_length=16)
+  # Eval reads the files one after the other: keyframe k of the split is
+  # the k-th record read.
+  read_config = tfds.ReadConfig(
+      shuffle_seed=shuffle_seed,
+      interleave_cycle_length=1 if shuffle_seed is None else 16)
   return builder.as_dataset(
       split=split, shuffle_files=shuffle_seed is not None,
       read_config=read_config,
