@@ -100,7 +100,8 @@ def _read(builder, split: str, *, shuffle_seed=None):
   # the k-th record read.
   read_config = tfds.ReadConfig(
       shuffle_seed=shuffle_seed,
-      interleave_cycle_length=1 if shuffle_seed is None else 16)
+      interleave_cycle_length=1 if shuffle_seed is None else 16,
+      try_autocache=shuffle_seed is not None)  # Eval may stop early.
   return builder.as_dataset(
       split=split, shuffle_files=shuffle_seed is not None,
       read_config=read_config,
