@@ -273,7 +273,8 @@ def _define_flags() -> None:
                       "Folder of the AVA CSVs and label map.", required=True)
   flags.DEFINE_string("video-dir", None, "Folder of the movies VIDEO_ID.*.")
   flags.DEFINE_string("frame-dir", None,
-                      "Folder of extracted frames VIDEO_ID/VIDEO_ID_NNNNNN.jpg.")
+                      "Folder of extracted frames "
+                      "VIDEO_ID/VIDEO_ID_NNNNNN.jpg.")
   flags.DEFINE_string("data-dir", None, "TFDS data dir.", required=True)
   flags.DEFINE_string("name", None, "Dataset name (default: config.data.name).")
   flags.DEFINE_integer("window", 0, "Frames stored per keyframe (0: the "

@@ -12,7 +12,6 @@ import os
 
 import numpy as np
 
-from slowfast_jax.data import ava_annotations
 from slowfast_jax.data import ava_frames
 from slowfast_jax.data import prepare_worker
 
@@ -122,7 +121,8 @@ def process_movie(task: Task) -> Result:
     for i in [i for i in cache if i < indices[0]]:
       del cache[i]
     if last is None or key > last:
-      end = "no frames" if last is None else f"frames end at {last / task.fps:.2f} s"
+      end = ("no frames" if last is None else
+             f"frames end at {last / task.fps:.2f} s")
       result.skipped.append((keyframe.video_id, keyframe.timestamp,
                              f"keyframe past the movie's end ({end})"))
       continue
