@@ -24,6 +24,7 @@ from slowfast_jax.data import ava_synthetic
 from slowfast_jax.data import decode
 
 HEIGHT, WIDTH, NUM_FRAMES = 48, 64, 150
+SIZES = {"vid_d": (56, 64)}  # (height, width) of the frames, if not these.
 # video -> [(x1, y1, x2, y2) in pixels, inclusive, labels]; drawn in frames.
 GT = {
     "vid_a": [((8, 6, 27, 40), (1, 4)), ((40, 10, 57, 30), (2,))],
@@ -38,14 +39,16 @@ CORRUPT = ("vid_a", 2 * 30 + 3)  # In keyframe 2's window: skipped.
 DELETED = ("vid_b", 3 * 30 - 5)  # In keyframe 3's window: skipped.
 
 
-def _norm(box):
+def _norm(box, video):
+  height, width = SIZES.get(video, (HEIGHT, WIDTH))
   x1, y1, x2, y2 = box
-  return [f"{x1 / WIDTH:.6f}", f"{y1 / HEIGHT:.6f}", f"{x2 / WIDTH:.6f}",
-          f"{y2 / HEIGHT:.6f}"]
+  return [f"{x1 / width:.6f}", f"{y1 / height:.6f}", f"{x2 / width:.6f}",
+          f"{y2 / height:.6f}"]
 
 
 def _frame(video, index):
-  image = np.full((HEIGHT, WIDTH, 3), 20 + index % 60, np.uint8)
+  image = np.full((*SIZES.get(video, (HEIGHT, WIDTH)), 3), 20 + index % 60,
+                  np.uint8)
   for (x1, y1, x2, y2), _ in GT[video]:
     image[y1:y2 + 1, x1:x2 + 1] = 250
   return image
@@ -73,11 +76,14 @@ def _write_frames_set(root):
     for sec in (0, *SECONDS, 4):  # 0 and 4 are outside the valid seconds.
       for person, (box, labels) in enumerate(GT[video]):
         for label in labels:
-          rows[f"{split}_gt"].append([video, sec, *_norm(box), label, person])
+          rows[f"{split}_gt"].append([video, sec, *_norm(box, video), label,
+                                      person])
         if split == "train":  # Same box text: merged, label 5 added.
-          rows["train_boxes"].append([video, sec, *_norm(box), 5, "0.95"])
+          rows["train_boxes"].append([video, sec, *_norm(box, video), 5,
+                                      "0.95"])
         else:
-          rows["val_boxes"].append([video, sec, *_norm(box), "", "0.9"])
+          rows["val_boxes"].append([video, sec, *_norm(box, video), "",
+                                    "0.9"])
       low = [video, sec, "0.1", "0.1", "0.5", "0.5", "", "0.3"]
       rows[f"{split}_boxes"].append(low)  # Under the threshold: dropped.
   for key, content in rows.items():
@@ -184,7 +190,7 @@ def test_prepare_frames_counts_boxes_labels_and_report(frames_set):
     assert keys == expected
     for e in examples:
       video, sec = e["video_id"].decode(), int(e["timestamp"])
-      boxes = [[float(x) for x in _norm(b)] for b, _ in GT[video]]
+      boxes = [[float(x) for x in _norm(b, video)] for b, _ in GT[video]]
       np.testing.assert_allclose(e["boxes"], boxes, atol=1e-6)
       labels = {(b, l) for b, l in zip(e["label_box"], e["label_id"])}
       extra = {5} if split == "train" else set()  # Merged predicted label.
@@ -194,7 +200,7 @@ def test_prepare_frames_counts_boxes_labels_and_report(frames_set):
       else:
         assert not labels  # Test boxes carry no labels.
       # 16 frames around the keyframe, which sits at index 8.
-      assert e["video"].shape == (16, HEIGHT, WIDTH, 3)
+      assert e["video"].shape == (16, *SIZES.get(video, (HEIGHT, WIDTH)), 3)
       assert e["key_index"] == 8
       assert abs(int(e["video"][8, 0, 0, 0]) - (20 + (30 * sec) % 60)) <= 2
   info = builder.info.metadata
@@ -257,19 +263,27 @@ def test_eval_each_keyframe_once_and_boxes_on_the_frame(frames_set,
     ds = ava_pipeline.make_eval_dataset(config, "val", batch_size=4,
                                         process_index=host,
                                         process_count=host_count)
-    assert all(s.shape.is_fully_defined() for s in ds.element_spec.values())
+    spec = ds.element_spec
+    assert spec["video"].shape.as_list() == [4 // host_count, 8, 40, None, 3]
+    assert all(s.shape.is_fully_defined() for k, s in spec.items()
+               if k != "video")
+    assert spec["boxes"].shape == (4 // host_count, 2, 4)
     count = 0
     for batch in ds.as_numpy_iterator():
       count += 1
-      assert batch["video"].shape == (4 // host_count, 8, 40, 53, 3)
+      # One frame size per batch: 48x64 -> 40x53, 56x64 -> 40x45 (vid_d).
+      width = batch["video"].shape[3]
+      assert batch["video"].shape == (4 // host_count, 8, 40, width, 3)
+      assert width == (45 if count == 2 else 53)
       for i in np.nonzero(batch["mask"])[0]:
         seen.append(int(batch["keyframe_index"][i]))
         video = batch["video_id"][i].decode()
+        assert width == (45 if video == "vid_d" else 53)
         mask = batch["box_mask"][i]
         assert mask.sum() == len(GT[video])
-        # Short side 48 -> 40, long side 64 -> 53: boxes times 53 / 64.
+        # Boxes scale with the long side: 64 -> width.
         for box, (expected, _) in zip(batch["boxes"][i][mask], GT[video]):
-          np.testing.assert_allclose(box, np.array(expected) * 53 / 64,
+          np.testing.assert_allclose(box, np.array(expected) * width / 64,
                                      atol=1e-4)
         # Frames: the release's range(key - 8, key + 8, 2) of 30 fps frames.
         key = 30 * int(batch["timestamp"][i])

@@ -13,7 +13,8 @@ keyframe is in `video`), `video_id`, `timestamp` (the second), `boxes`
 `(boxes, 4)` normalised x1, y1, x2, y2 as in the AVA files, and the labels as
 pairs (`label_box`: box index, `label_id`: 1-based action id). `metadata`
 records `fps`, `short_side`, `window`, the valid `seconds`, the box files and
-score threshold per split, and per split `max_boxes` and `frame_sizes`.
+score threshold per split, and per split `max_boxes` and `frame_sizes`: per
+shard (movie), the `[height, width]` sizes of its stored frames.
 """
 
 import os

@@ -14,16 +14,16 @@ Train (`make_train_dataset`): the host's part of the split
 host's stream draws scale, crop and flip from the stateless seed (seed,
 host, k).
 
-Eval (`make_eval_dataset`): each host takes a contiguous part of the split
-(`tfds.even_splits`) and emits every keyframe once, whole frames at short
-side `data.test_crop_size`, then masked padding rows so that all hosts
-yield the same number of batches. Frames are placed top-left on a canvas of
-the split's largest test size (frames of that size are not padded at all;
-the release runs one clip per device instead).
+Eval (`make_eval_dataset`): every keyframe once, the whole frame at short
+side `data.test_crop_size` (the release's test mode). Movies are grouped by
+frame size so that a batch has one size; each host takes a contiguous share
+of every group and pads it with masked rows, so all hosts yield the same
+batches' sizes in the same order.
 """
 
 import functools
 import math
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -95,16 +95,12 @@ def _pad(values, slots: int):
   return tf.pad(values, padding), tf.range(slots) < n
 
 
-def _read(builder, split: str, *, shuffle_seed=None):
-  # Eval reads the files one after the other: keyframe k of the split is
-  # the k-th record read.
-  read_config = tfds.ReadConfig(
-      shuffle_seed=shuffle_seed,
-      interleave_cycle_length=1 if shuffle_seed is None else 16,
-      try_autocache=shuffle_seed is not None)  # Eval may stop early.
+def _read_shuffled(builder, split: str, seed: int):
+  """`split`'s examples, files shuffled, JPEG frames left encoded."""
   return builder.as_dataset(
-      split=split, shuffle_files=shuffle_seed is not None,
-      read_config=read_config,
+      split=split, shuffle_files=True,
+      read_config=tfds.ReadConfig(shuffle_seed=seed,
+                                  interleave_cycle_length=16),
       decoders={"video": tfds.decode.SkipDecoding()})
 
 
@@ -131,8 +127,8 @@ def make_train_dataset(config, *, process_index: int = 0,
       data.train_split, process_index=process_index,
       process_count=process_count)
   host_seed = tf.constant([seed, process_index], tf.int64)
-  records = _read(builder, host_split, shuffle_seed=seed + 7919 *
-                  process_index).repeat()
+  records = _read_shuffled(builder, host_split,
+                           seed + 7919 * process_index).repeat()
   records = records.shuffle(max(1, int(data.shuffle_buffer)), seed=seed)
   first = start_step * batch_size
   examples = tf.data.Dataset.zip(tf.data.Dataset.counter(first),
@@ -160,19 +156,35 @@ def make_train_dataset(config, *, process_index: int = 0,
   return ds.prefetch(AUTOTUNE).with_options(pipeline._options())  # pylint: disable=protected-access
 
 
-def test_canvas(metadata, split: str, short_side: int) -> tuple[int, int]:
-  """`(height, width)` holding every frame of `split` at the test scale."""
-  sizes = [decode.resized_shape(h, w, short_side)
-           for h, w in metadata["frame_sizes"][split]]
-  return max(h for h, _ in sizes), max(w for _, w in sizes)
+def _groups(builder, metadata, split: str) -> list[list[int]]:
+  """Shards (movies) of `split` grouped by frame size, groups by size."""
+  by_size = {}
+  lengths = builder.info.splits[split].shard_lengths
+  for shard, sizes in enumerate(metadata["frame_sizes"][split]):
+    if lengths[shard]:
+      by_size.setdefault(tuple(sizes[0]), []).append(shard)
+  return [by_size[size] for size in sorted(by_size)]
 
 
-def num_eval_batches(num_examples: int, *, batch_size: int,
+def _host_part(count: int, process_index: int, process_count: int):
+  """`[begin, end)` of host `process_index`'s contiguous share of `count`
+  (the first `count % process_count` hosts get one more, as
+  `tfds.even_splits`)."""
+  base, extra = divmod(count, process_count)
+  begin = process_index * base + min(process_index, extra)
+  return begin, begin + base + (process_index < extra)
+
+
+def num_eval_batches(config, split: str, *, batch_size: int,
                      process_count: int = 1) -> int:
   """Batches every host yields from `make_eval_dataset`."""
-  per_host = math.ceil(num_examples / process_count)
-  return math.ceil(per_host / pipeline.host_batch_size(batch_size,
-                                                       process_count))
+  builder, metadata = _builder_and_metadata(config, split)
+  host_batch = pipeline.host_batch_size(batch_size, process_count)
+  lengths = builder.info.splits[split].shard_lengths
+  return sum(
+      math.ceil(math.ceil(sum(lengths[s] for s in group) / process_count) /
+                host_batch)
+      for group in _groups(builder, metadata, split))
 
 
 def make_eval_dataset(config, split: str, *, batch_size: int,
@@ -180,12 +192,18 @@ def make_eval_dataset(config, split: str, *, batch_size: int,
                       process_count: int = 1) -> tf.data.Dataset:
   """Finite host-local batches with every keyframe of `split` exactly once.
 
+  Movies are grouped by frame size and every batch holds one size, so each
+  clip is the release's whole frame with nothing added. Every host takes a
+  contiguous share of each group and pads it with masked rows to the same
+  number of batches, so all hosts see the same sizes in the same order.
+  `num_eval_batches` says how many.
+
   Returns:
-    `{"video": uint8 (batch, time, height, width, 3)` (the canvas, frame at
-    top-left), `"boxes"`, `"box_mask"`, `"labels"` as in training (boxes in
-    pixels of the scaled frame), `"normalised_boxes"`: float32 (batch,
-    max_boxes, 4) as in the box file (the release's `ori_boxes`),
-    `"image_size"`: int32 (batch, 2) the scaled frame's height and width,
+    `{"video": uint8 (batch, time, height, width, 3)` (the frames at short
+    side `data.test_crop_size`; height and width are static when the split
+    has one frame size), `"boxes"`, `"box_mask"`, `"labels"` as in training
+    (boxes in pixels of the scaled frame), `"normalised_boxes"`: float32
+    (batch, max_boxes, 4) as in the box file (the release's `ori_boxes`),
     `"keyframe_index"`: int32 position in the split, `"video_id"`: string,
     `"timestamp"`: int32, `"mask"`: bool (batch,)}`. Padding rows have mask
     False, index -1 and nothing else set.
@@ -195,56 +213,73 @@ def make_eval_dataset(config, split: str, *, batch_size: int,
   host_batch = pipeline.host_batch_size(batch_size, process_count)
   slots = max_boxes(config, metadata, split)
   short_side = int(data.test_crop_size)
-  canvas = test_canvas(metadata, split, short_side)
   offsets = frame_offsets(config.model.num_frames, data.sampling_rate)
   num_classes = config.model.num_classes
-  num_examples = builder.info.splits[split].num_examples
-  parts = tfds.even_splits(split, n=process_count)
-  start = sum(builder.info.splits[p].num_examples
-              for p in parts[:process_index])
-  host_examples = builder.info.splits[parts[process_index]].num_examples
-  num_batches = num_eval_batches(num_examples, batch_size=batch_size,
-                                 process_count=process_count)
+  info = builder.info.splits[split]
+  lengths = info.shard_lengths
+  firsts = np.cumsum([0] + list(lengths))  # Split index of each shard's 1st.
+  features = builder.info.features
+  decoders = {"video": tfds.decode.SkipDecoding()}
 
-  def make_clip(index, features):
-    source, boxes, label_box, label_id = _parse(features)
-    clip = _clip_frames(source, features["key_index"], offsets)
+  def make_clip(index, serialized, size):
+    example = features.deserialize_example(serialized, decoders=decoders)
+    source, boxes, label_box, label_id = _parse(example)
+    clip = _clip_frames(source, example["key_index"], offsets)
     shape = tf.shape(clip)
     pixels = ava_transforms.to_pixels(boxes, shape[1], shape[2])
     clip, pixels = ava_transforms.test_clip(clip, pixels,
                                             short_side=short_side)
-    size = tf.shape(clip)[1:3]
-    clip = tf.pad(clip, [[0, 0], [0, canvas[0] - size[0]],
-                         [0, canvas[1] - size[1]], [0, 0]])
     labels = _multi_hot(label_box, label_id, tf.shape(boxes)[0], num_classes)
     pixels, mask = _pad(pixels, slots)
     labels, _ = _pad(labels, slots)
     normalised, _ = _pad(boxes, slots)
     return {
-        "video": tf.ensure_shape(clip, [len(offsets), *canvas, 3]),
+        "video": tf.ensure_shape(clip, [len(offsets), *size, 3]),
         "boxes": tf.ensure_shape(pixels, [slots, 4]), "box_mask": mask,
         "labels": tf.ensure_shape(labels, [slots, num_classes]),
         "normalised_boxes": tf.ensure_shape(normalised, [slots, 4]),
-        "image_size": size,
         "keyframe_index": tf.cast(index, tf.int32),
-        "video_id": features["video_id"],
-        "timestamp": tf.cast(features["timestamp"], tf.int32),
+        "video_id": example["video_id"],
+        "timestamp": tf.cast(example["timestamp"], tf.int32),
         "mask": tf.constant(True),
     }
 
-  records = _read(builder, parts[process_index])
-  ds = tf.data.Dataset.zip(tf.data.Dataset.counter(start), records).map(
-      make_clip, num_parallel_calls=AUTOTUNE, deterministic=True)
-  padding = {
-      "video": tf.zeros([len(offsets), *canvas, 3], tf.uint8),
-      "boxes": tf.zeros([slots, 4]), "box_mask": tf.zeros([slots], tf.bool),
-      "labels": tf.zeros([slots, num_classes], tf.int32),
-      "normalised_boxes": tf.zeros([slots, 4]),
-      "image_size": tf.zeros([2], tf.int32),
-      "keyframe_index": tf.constant(-1), "video_id": tf.constant(""),
-      "timestamp": tf.constant(-1), "mask": tf.constant(False),
-  }
-  ds = ds.concatenate(tf.data.Dataset.from_tensors(padding).repeat(
-      num_batches * host_batch - host_examples))
-  ds = ds.batch(host_batch, drop_remainder=True)
+  datasets = []
+  for group in _groups(builder, metadata, split):
+    height, width = metadata["frame_sizes"][split][group[0]][0]
+    size = decode.resized_shape(height, width, short_side)
+    rows = [(shard, j) for shard in group for j in range(lengths[shard])]
+    begin, end = _host_part(len(rows), process_index, process_count)
+    mine = rows[begin:end]
+    padding = tf.data.Dataset.from_tensors({
+        "video": tf.zeros([len(offsets), *size, 3], tf.uint8),
+        "boxes": tf.zeros([slots, 4]), "box_mask": tf.zeros([slots], tf.bool),
+        "labels": tf.zeros([slots, num_classes], tf.int32),
+        "normalised_boxes": tf.zeros([slots, 4]),
+        "keyframe_index": tf.constant(-1), "video_id": tf.constant(""),
+        "timestamp": tf.constant(-1), "mask": tf.constant(False),
+    })
+    clips = padding.take(0)
+    if mine:
+      segments = {}  # shard -> [skip, take]
+      for shard, j in mine:
+        segments.setdefault(shard, [j, 0])[1] += 1
+      files = tf.data.Dataset.from_tensor_slices((
+          [os.fspath(info.filepaths[shard]) for shard in segments],
+          tf.constant([v[0] for v in segments.values()], tf.int64),
+          tf.constant([v[1] for v in segments.values()], tf.int64)))
+      records = files.flat_map(lambda f, skip, take: tf.data.TFRecordDataset(
+          f).skip(skip).take(take))
+      indices = tf.data.Dataset.from_tensor_slices(
+          tf.constant([int(firsts[s] + j) for s, j in mine], tf.int32))
+      clips = tf.data.Dataset.zip(indices, records).map(
+          functools.partial(make_clip, size=size),
+          num_parallel_calls=AUTOTUNE, deterministic=True)
+    per_host = math.ceil(len(rows) / process_count)
+    num_rows = math.ceil(per_host / host_batch) * host_batch
+    clips = clips.concatenate(padding.repeat(num_rows - len(mine)))
+    datasets.append(clips.batch(host_batch, drop_remainder=True))
+  ds = datasets[0]
+  for more in datasets[1:]:
+    ds = ds.concatenate(more)
   return ds.prefetch(AUTOTUNE).with_options(pipeline._options())  # pylint: disable=protected-access

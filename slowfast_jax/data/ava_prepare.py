@@ -223,8 +223,7 @@ def _finish(ava_builder, directory, name, all_tasks, keyframes, settings,
     source_bytes[split] = sum(s["source_bytes"] for s in states)
     skipped += [(split, *map(str, row)) for s in states for row in s["skipped"]]
     max_boxes[split] = max(s["max_boxes"] for s in states)
-    frame_sizes[split] = sorted({tuple(x) for s in states
-                                 for x in s["frame_sizes"]})
+    frame_sizes[split] = [s["frame_sizes"] for s in states]
   report_path = os.path.join(directory, ava_builder.REPORT_NAME)
   with open(report_path, "w") as f:
     f.write("split\tvideo_id\ttimestamp\treason\n")
@@ -235,8 +234,7 @@ def _finish(ava_builder, directory, name, all_tasks, keyframes, settings,
   if nonempty and not os.path.exists(os.path.join(directory,
                                                   "dataset_info.json")):
     metadata = dict(settings, max_boxes={s: max_boxes[s] for s in nonempty},
-                    frame_sizes={s: [list(x) for x in frame_sizes[s]]
-                                 for s in nonempty})
+                    frame_sizes={s: frame_sizes[s] for s in nonempty})
     ava_builder.write_metadata(directory, name, nonempty,
                                {s: num_bytes[s] for s in nonempty}, metadata)
   return Summary(directory=directory,

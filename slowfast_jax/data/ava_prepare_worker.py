@@ -11,6 +11,7 @@ import dataclasses
 import os
 
 import numpy as np
+from PIL import Image
 
 from slowfast_jax.data import ava_frames
 from slowfast_jax.data import prepare_worker
@@ -46,7 +47,9 @@ class Result:
   bytes: int = 0
   skipped: list = dataclasses.field(default_factory=list)  # (id, sec, why)
   max_boxes: int = 0
-  frame_sizes: list = dataclasses.field(default_factory=list)  # [h, w]
+  # [[height, width]] of the stored frames (empty if none): later frames of
+  # another size are resized to the first one's.
+  frame_sizes: list = dataclasses.field(default_factory=list)
   source_bytes: int = 0
 
 
@@ -101,7 +104,7 @@ def process_movie(task: Task) -> Result:
   frames = _reader(task, needed)
   cache, last, exhausted = {}, None, False
   spec = ava_builder.features()
-  sizes = set()
+  size = None  # (height, width) of the movie's first frame.
   for keyframe, key, indices in windows:
     while not exhausted and (last is None or last < indices[-1]):
       try:
@@ -112,8 +115,11 @@ def process_movie(task: Task) -> Result:
       if isinstance(frame, str):
         cache[i] = frame
       else:
+        size = size or frame.shape[:2]
+        if frame.shape[:2] != size:  # One frame size per movie.
+          frame = np.asarray(Image.fromarray(frame).resize(
+              (size[1], size[0]), Image.Resampling.BILINEAR))
         cache[i] = prepare_worker.encode_jpeg(frame, task.jpeg_quality)
-        sizes.add(frame.shape[:2])
         if task.movie is None:
           result.source_bytes += os.path.getsize(ava_frames.frame_file(
               task.frame_dir, task.video_id, i - task.first_index + 1))
@@ -136,6 +142,6 @@ def process_movie(task: Task) -> Result:
         _example(keyframe, key - indices[0], jpegs)))
     result.max_boxes = max(result.max_boxes, len(keyframe.boxes))
   result.examples = len(records)
-  result.frame_sizes = sorted(list(s) for s in sizes)
+  result.frame_sizes = [list(size)] if size else []
   result.bytes = builder.write_records(task.path, records)
   return result
