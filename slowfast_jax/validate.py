@@ -196,7 +196,6 @@ def validate_config(config: ml_collections.ConfigDict, *,
   validate_init(config)
 
 
-
 def validate_ava_dataset(config: ml_collections.ConfigDict, metadata: dict,
                          split: str) -> None:
   """Checks a prepared AVA dataset (its `metadata`) against the config.
@@ -221,6 +220,13 @@ def validate_ava_dataset(config: ml_collections.ConfigDict, metadata: dict,
   _require(tuple(metadata["seconds"]) == tuple(data.keyframe_seconds),
            f"config.data.keyframe_seconds={tuple(data.keyframe_seconds)} but "
            f"{data.name!r} was prepared with {tuple(metadata['seconds'])}.")
+  # Imported here: validate is imported by code that never reads AVA.
+  from slowfast_jax.data import ava_annotations  # pylint: disable=g-import-not-at-top
+  files = [f.path for f in ava_annotations.split_box_files(data, split, "")]
+  _require(metadata["box_files"].get(split) == files,
+           f"config.data box lists for {split!r} ({files}) differ from the "
+           f"files {data.name!r} was prepared from "
+           f"({metadata['box_files'].get(split)}).")
   most = metadata["max_boxes"][split]
   _require(data.max_boxes == 0 or data.max_boxes >= most,
            f"config.data.max_boxes={data.max_boxes} is less than the {most} "

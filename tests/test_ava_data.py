@@ -305,6 +305,10 @@ def test_config_must_match_the_prepared_dataset(frames_set):
   config.model.num_frames = 16  # 32 frames: more than the 16 stored.
   with pytest.raises(validate.ConfigError, match="--window=32"):
     ava_pipeline.make_eval_dataset(config, "val", batch_size=2)
+  config.model.num_frames = 8
+  config.data.test_predict_box_lists = ["ava_val_predicted_boxes.csv"]
+  with pytest.raises(validate.ConfigError, match="box lists for 'val'"):
+    ava_pipeline.make_eval_dataset(config, "val", batch_size=2)
 
 
 def test_synthetic_movies_prepared_with_a_missing_movie(tmp_path):

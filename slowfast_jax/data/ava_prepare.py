@@ -162,7 +162,8 @@ def prepare_ava(config, *, annotation_dir: str, data_dir: str,
   keyframes, box_files = {}, {}
   for split in splits:
     files = ava_annotations.split_box_files(data, split, annotation_dir)
-    box_files[split] = [os.path.basename(f.path) for f in files]
+    box_files[split] = [os.path.relpath(f.path, annotation_dir)
+                        for f in files]
     keyframes[split] = ava_annotations.read_keyframes(
         files, score_threshold=data.detection_score_thresh, seconds=seconds)
     if not keyframes[split]:
