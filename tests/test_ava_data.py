@@ -34,7 +34,7 @@ GT = {
     "vid_d": [((30, 4, 60, 24), (1,)), ((4, 20, 20, 46), (3,))],
 }
 TRAIN, VAL = ("vid_a", "vid_b", "vid_missing"), ("vid_c", "vid_d")
-SECONDS = (1, 2, 3)
+SECONDS = (2, 3, 4)
 CORRUPT = ("vid_a", 2 * 30 + 3)  # In keyframe 2's window: skipped.
 DELETED = ("vid_b", 3 * 30 - 5)  # In keyframe 3's window: skipped.
 
@@ -73,7 +73,7 @@ def _write_frames_set(root):
   rows = {"train_gt": [], "val_gt": [], "train_boxes": [], "val_boxes": []}
   for video in GT:
     split = "train" if video in TRAIN else "val"
-    for sec in (0, *SECONDS, 4):  # 0 and 4 are outside the valid seconds.
+    for sec in (1, *SECONDS, 5):  # 1 and 5 are outside the valid seconds.
       for person, (box, labels) in enumerate(GT[video]):
         for label in labels:
           rows[f"{split}_gt"].append([video, sec, *_norm(box, video), label,
@@ -107,7 +107,7 @@ def _config(data_dir, name):
   config.model.num_classes = 5
   config.model.train_crop_size = 32
   config.data.train_jitter_scales = [32, 48]
-  config.data.keyframe_seconds = (1, 3)
+  config.data.keyframe_seconds = (2, 4)
   config.data.frames_start_second = 0
   config.data.name = name
   config.data.data_dir = data_dir
@@ -360,3 +360,30 @@ def test_box_bce_loss_is_the_releases_bce_over_real_boxes():
   np.testing.assert_allclose(loss, release.item(), rtol=1e-6)
   assert np.isfinite(grad).all() and not grad[~mask].any()
   assert detection_loss.box_bce_loss(logits, labels, mask & False) == 0.0
+
+
+def test_val_mode_every_fourth_second_centre_crop(frames_set):
+  config = frames_set[0]
+  seen = []
+  for host in range(2):
+    ds = ava_pipeline.make_eval_dataset(config, "val", batch_size=2,
+                                        process_index=host, process_count=2,
+                                        mode="val")
+    assert all(s.shape.is_fully_defined() for s in ds.element_spec.values())
+    for batch in ds.as_numpy_iterator():
+      assert batch["video"].shape == (1, 8, 40, 40, 3)
+      for i in np.nonzero(batch["mask"])[0]:
+        video = batch["video_id"][i].decode()
+        seen.append((video, int(batch["timestamp"][i])))
+        # Scaled to 40 x 53 (vid_d: 40 x 45), then the centre 40 square:
+        # x offset ceil(13 / 2) = 7 (vid_d: 3).
+        width, x = (45, 3) if video == "vid_d" else (53, 7)
+        mask = batch["box_mask"][i]
+        expected = [np.clip(np.array(b) * width / 64 - [x, 0, x, 0], 0, 39)
+                    for b, _ in GT[video]]
+        np.testing.assert_allclose(batch["boxes"][i][mask], expected,
+                                   atol=1e-4)
+        for box in batch["boxes"][i][mask]:  # Drawn where the box says.
+          np.testing.assert_allclose(
+              box, _bright_box(batch["video"][i][0], box), atol=1.6)
+  assert sorted(seen) == [("vid_c", 4), ("vid_d", 4)]

@@ -14,7 +14,8 @@ keyframe is in `video`), `video_id`, `timestamp` (the second), `boxes`
 pairs (`label_box`: box index, `label_id`: 1-based action id). `metadata`
 records `fps`, `short_side`, `window`, the valid `seconds`, the box files and
 score threshold per split, and per split `max_boxes` and `frame_sizes`: per
-shard (movie), the `[height, width]` sizes of its stored frames.
+shard (movie), the `[height, width]` sizes of its stored frames, and
+`timestamps`: per shard, the seconds of its examples in order.
 """
 
 import os

@@ -156,14 +156,31 @@ def make_train_dataset(config, *, process_index: int = 0,
   return ds.prefetch(AUTOTUNE).with_options(pipeline._options())  # pylint: disable=protected-access
 
 
-def _groups(builder, metadata, split: str) -> list[list[int]]:
-  """Shards (movies) of `split` grouped by frame size, groups by size."""
+MODES = ("test", "val")
+
+
+def _groups(builder, metadata, split: str, mode: str) -> list[list[int]]:
+  """Shards (movies) of `split` grouped by frame size, groups by size (one
+  group in "val" mode, where every clip is a square crop)."""
   by_size = {}
   lengths = builder.info.splits[split].shard_lengths
   for shard, sizes in enumerate(metadata["frame_sizes"][split]):
     if lengths[shard]:
-      by_size.setdefault(tuple(sizes[0]), []).append(shard)
+      key = tuple(sizes[0]) if mode == "test" else ()
+      by_size.setdefault(key, []).append(shard)
   return [by_size[size] for size in sorted(by_size)]
+
+
+def _rows(config, metadata, split: str, mode: str, group) -> list:
+  """`(shard, position)` of the keyframes a group evaluates, in order.
+
+  "val" keeps the seconds divisible by 4 unless `data.full_test_on_val`
+  (release: `boxes_sample_rate` of its "val" mode).
+  """
+  every = 4 if mode == "val" and not config.data.full_test_on_val else 1
+  return [(shard, j) for shard in group
+          for j, second in enumerate(metadata["timestamps"][split][shard])
+          if second % every == 0]
 
 
 def _host_part(count: int, process_index: int, process_count: int):
@@ -176,21 +193,24 @@ def _host_part(count: int, process_index: int, process_count: int):
 
 
 def num_eval_batches(config, split: str, *, batch_size: int,
-                     process_count: int = 1) -> int:
+                     process_count: int = 1, mode: str = "test") -> int:
   """Batches every host yields from `make_eval_dataset`."""
   builder, metadata = _builder_and_metadata(config, split)
   host_batch = pipeline.host_batch_size(batch_size, process_count)
-  lengths = builder.info.splits[split].shard_lengths
   return sum(
-      math.ceil(math.ceil(sum(lengths[s] for s in group) / process_count) /
-                host_batch)
-      for group in _groups(builder, metadata, split))
+      math.ceil(math.ceil(len(_rows(config, metadata, split, mode, group)) /
+                          process_count) / host_batch)
+      for group in _groups(builder, metadata, split, mode))
 
 
 def make_eval_dataset(config, split: str, *, batch_size: int,
-                      process_index: int = 0,
-                      process_count: int = 1) -> tf.data.Dataset:
+                      process_index: int = 0, process_count: int = 1,
+                      mode: str = "test") -> tf.data.Dataset:
   """Finite host-local batches with every keyframe of `split` exactly once.
+
+  `mode` "test" is the release's test: every keyframe, the whole frame.
+  "val" is its validation during training: the seconds divisible by 4
+  (all with `data.full_test_on_val`), the centre `test_crop_size` square.
 
   Movies are grouped by frame size and every batch holds one size, so each
   clip is the release's whole frame with nothing added. Every host takes a
@@ -208,6 +228,8 @@ def make_eval_dataset(config, split: str, *, batch_size: int,
     `"timestamp"`: int32, `"mask"`: bool (batch,)}`. Padding rows have mask
     False, index -1 and nothing else set.
   """
+  if mode not in MODES:
+    raise ValueError(f"mode={mode!r}; expected one of {MODES}")
   data = config.data
   builder, metadata = _builder_and_metadata(config, split)
   host_batch = pipeline.host_batch_size(batch_size, process_count)
@@ -216,8 +238,8 @@ def make_eval_dataset(config, split: str, *, batch_size: int,
   offsets = frame_offsets(config.model.num_frames, data.sampling_rate)
   num_classes = config.model.num_classes
   info = builder.info.splits[split]
-  lengths = info.shard_lengths
-  firsts = np.cumsum([0] + list(lengths))  # Split index of each shard's 1st.
+  # Position in the split of each shard's first example.
+  firsts = np.cumsum([0] + list(info.shard_lengths))
   features = builder.info.features
   decoders = {"video": tfds.decode.SkipDecoding()}
 
@@ -227,8 +249,11 @@ def make_eval_dataset(config, split: str, *, batch_size: int,
     clip = _clip_frames(source, example["key_index"], offsets)
     shape = tf.shape(clip)
     pixels = ava_transforms.to_pixels(boxes, shape[1], shape[2])
-    clip, pixels = ava_transforms.test_clip(clip, pixels,
-                                            short_side=short_side)
+    if mode == "test":
+      clip, pixels = ava_transforms.test_clip(clip, pixels,
+                                              short_side=short_side)
+    else:
+      clip, pixels = ava_transforms.val_clip(clip, pixels, size=short_side)
     labels = _multi_hot(label_box, label_id, tf.shape(boxes)[0], num_classes)
     pixels, mask = _pad(pixels, slots)
     labels, _ = _pad(labels, slots)
@@ -245,10 +270,11 @@ def make_eval_dataset(config, split: str, *, batch_size: int,
     }
 
   datasets = []
-  for group in _groups(builder, metadata, split):
+  for group in _groups(builder, metadata, split, mode):
     height, width = metadata["frame_sizes"][split][group[0]][0]
-    size = decode.resized_shape(height, width, short_side)
-    rows = [(shard, j) for shard in group for j in range(lengths[shard])]
+    size = (decode.resized_shape(height, width, short_side) if mode == "test"
+            else (short_side, short_side))
+    rows = _rows(config, metadata, split, mode, group)
     begin, end = _host_part(len(rows), process_index, process_count)
     mine = rows[begin:end]
     padding = tf.data.Dataset.from_tensors({
@@ -261,20 +287,28 @@ def make_eval_dataset(config, split: str, *, batch_size: int,
     })
     clips = padding.take(0)
     if mine:
-      segments = {}  # shard -> [skip, take]
+      # Read each shard's records from the first to the last one wanted
+      # and keep the wanted ones.
+      wanted = set(mine)
+      spans = {}  # shard -> [first, last]
       for shard, j in mine:
-        segments.setdefault(shard, [j, 0])[1] += 1
+        spans.setdefault(shard, [j, j])[1] = j
       files = tf.data.Dataset.from_tensor_slices((
-          [os.fspath(info.filepaths[shard]) for shard in segments],
-          tf.constant([v[0] for v in segments.values()], tf.int64),
-          tf.constant([v[1] for v in segments.values()], tf.int64)))
+          [os.fspath(info.filepaths[shard]) for shard in spans],
+          tf.constant([first for first, _ in spans.values()], tf.int64),
+          tf.constant([last - first + 1 for first, last in spans.values()],
+                      tf.int64)))
       records = files.flat_map(lambda f, skip, take: tf.data.TFRecordDataset(
           f).skip(skip).take(take))
-      indices = tf.data.Dataset.from_tensor_slices(
-          tf.constant([int(firsts[s] + j) for s, j in mine], tf.int32))
-      clips = tf.data.Dataset.zip(indices, records).map(
-          functools.partial(make_clip, size=size),
-          num_parallel_calls=AUTOTUNE, deterministic=True)
+      read = [(shard, j) for shard, (first, last) in spans.items()
+              for j in range(first, last + 1)]
+      tags = tf.data.Dataset.from_tensor_slices((
+          tf.constant([int(firsts[s] + j) for s, j in read], tf.int32),
+          tf.constant([(s, j) in wanted for s, j in read])))
+      clips = tf.data.Dataset.zip(tags, records).filter(
+          lambda tag, _: tag[1]).map(
+              lambda tag, record: make_clip(tag[0], record, size),
+              num_parallel_calls=AUTOTUNE, deterministic=True)
     per_host = math.ceil(len(rows) / process_count)
     num_rows = math.ceil(per_host / host_batch) * host_batch
     clips = clips.concatenate(padding.repeat(num_rows - len(mine)))

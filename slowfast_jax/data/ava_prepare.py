@@ -213,7 +213,7 @@ def _finish(ava_builder, directory, name, all_tasks, keyframes, settings,
             seconds) -> Summary:
   """Reads the shards' states, writes the report and the metadata."""
   lengths, num_bytes, source_bytes, skipped = {}, {}, {}, []
-  max_boxes, frame_sizes = {}, {}
+  max_boxes, frame_sizes, timestamps = {}, {}, {}
   for split, tasks in all_tasks.items():
     states = []
     for i in range(len(tasks)):
@@ -225,6 +225,7 @@ def _finish(ava_builder, directory, name, all_tasks, keyframes, settings,
     skipped += [(split, *map(str, row)) for s in states for row in s["skipped"]]
     max_boxes[split] = max(s["max_boxes"] for s in states)
     frame_sizes[split] = [s["frame_sizes"] for s in states]
+    timestamps[split] = [s["timestamps"] for s in states]
   report_path = os.path.join(directory, ava_builder.REPORT_NAME)
   with open(report_path, "w") as f:
     f.write("split\tvideo_id\ttimestamp\treason\n")
@@ -235,7 +236,8 @@ def _finish(ava_builder, directory, name, all_tasks, keyframes, settings,
   if nonempty and not os.path.exists(os.path.join(directory,
                                                   "dataset_info.json")):
     metadata = dict(settings, max_boxes={s: max_boxes[s] for s in nonempty},
-                    frame_sizes={s: frame_sizes[s] for s in nonempty})
+                    frame_sizes={s: frame_sizes[s] for s in nonempty},
+                    timestamps={s: timestamps[s] for s in nonempty})
     ava_builder.write_metadata(directory, name, nonempty,
                                {s: num_bytes[s] for s in nonempty}, metadata)
   return Summary(directory=directory,

@@ -47,6 +47,7 @@ class Result:
   bytes: int = 0
   skipped: list = dataclasses.field(default_factory=list)  # (id, sec, why)
   max_boxes: int = 0
+  timestamps: list = dataclasses.field(default_factory=list)  # Written, in order.
   # [[height, width]] of the stored frames (empty if none): later frames of
   # another size are resized to the first one's.
   frame_sizes: list = dataclasses.field(default_factory=list)
@@ -140,6 +141,7 @@ def process_movie(task: Task) -> Result:
       continue
     records.append(spec.serialize_example(
         _example(keyframe, key - indices[0], jpegs)))
+    result.timestamps.append(keyframe.timestamp)
     result.max_boxes = max(result.max_boxes, len(keyframe.boxes))
   result.examples = len(records)
   result.frame_sizes = [list(size)] if size else []

@@ -11,6 +11,8 @@ go with; frames uint8 `(time, height, width, 3)`. The release:
   a random `crop_size` square (boxes shifted); horizontal flip with p = 0.5
   (box x becomes `crop_size - x - 1`, x1 and x2 swapped);
 * test: short side to the test scale, boxes scaled the same way, no crop;
+  val (validation during training): then the centre square of that size
+  (offsets `ceil((length - size) / 2)`), boxes shifted;
 * finally clips the boxes to the output frame.
 
 Frames are resized with `transforms.resize_and_crop` (the release's bilinear
@@ -92,3 +94,14 @@ def test_clip(clip, boxes, *, short_side: int) -> tuple[tf.Tensor, tf.Tensor]:
                                    tf.stack([new_h, new_w]))
   boxes = _scale(boxes, shape[1], shape[2], new_h, new_w)
   return out, clip_boxes(boxes, new_h, new_w)
+
+
+def val_clip(clip, boxes, *, size: int) -> tuple[tf.Tensor, tf.Tensor]:
+  """`test_clip` at short side `size`, then its centre `size` square."""
+  clip, boxes = test_clip(clip, boxes, short_side=size)
+  shape = tf.shape(clip)
+  y, x = transforms.uniform_crop_offsets(shape[1], shape[2], size, 1)
+  out = clip[:, y:y + size, x:x + size]
+  y, x = tf.cast(y, tf.float32), tf.cast(x, tf.float32)
+  boxes = clip_boxes(boxes - tf.stack([x, y, x, y]), size, size)
+  return tf.ensure_shape(out, [None, size, size, 3]), boxes
