@@ -22,6 +22,7 @@ from slowfast_jax.data import ava_pipeline
 from slowfast_jax.data import ava_prepare
 from slowfast_jax.data import ava_synthetic
 from slowfast_jax.data import decode
+from slowfast_jax.data import synthetic
 
 HEIGHT, WIDTH, NUM_FRAMES = 48, 64, 150
 SIZES = {"vid_d": (56, 64)}  # (height, width) of the frames, if not these.
@@ -387,3 +388,19 @@ def test_val_mode_every_fourth_second_centre_crop(frames_set):
           np.testing.assert_allclose(
               box, _bright_box(batch["video"][i][0], box), atol=1.6)
   assert sorted(seen) == [("vid_c", 4), ("vid_d", 4)]
+
+
+def test_movie_reader_seeks_to_the_frames_asked_for(tmp_path):
+  # Frame k shows k in binary: 8 horizontal strips, white for a set bit.
+  bits = (np.arange(256)[:, None] >> np.arange(8)) & 1
+  frames = np.repeat(np.where(bits, 235, 20), 4, axis=1).astype(np.uint8)
+  frames = np.broadcast_to(frames[:, :, None, None], (256, 32, 32, 3))
+  path = str(tmp_path / "m.mp4")
+  synthetic.write_video(path, np.ascontiguousarray(frames), 30, crf=12)
+  wanted = [60, 61, 62, 70, 200, 236, 255]  # Seeks to about 1 s.
+  got = list(ava_frames.movie_frames(path, wanted + [256, 400], fps=30,
+                                     short_side=0))
+  assert [i for i, _ in got] == wanted  # Stops at the movie's end.
+  shown = [int(sum((f[4 * b:4 * b + 4, :, 0].mean() > 128) << b
+                   for b in range(8))) for _, f in got]
+  assert shown == wanted
