@@ -160,10 +160,11 @@ def test_release_box_selection(tmp_path):
   val = ava_annotations.split_box_files(config.data, "val", "A")
   assert [(f.path, f.is_groundtruth) for f in val] == [
       (f"A/{ava_synthetic.FILES['val_boxes']}", False)]
-  with pytest.raises(ava_annotations.AnnotationError, match="gt.csv"):
-    (tmp_path / "gt.csv").write_text("v,902,0.1\n")
-    ava_annotations.read_keyframes(files[:1], score_threshold=0.8,
-                                   seconds=(902, 1798))
+  for bad in ("v,902,0.1\n", "v,902,0.1,0.2,0.3,0.4,0,0\n"):
+    (tmp_path / "gt.csv").write_text(bad)
+    with pytest.raises(ava_annotations.AnnotationError, match="gt.csv:1"):
+      ava_annotations.read_keyframes(files[:1], score_threshold=0.8,
+                                     seconds=(902, 1798))
 
 
 def test_prepare_frames_counts_boxes_labels_and_report(frames_set):

@@ -90,6 +90,8 @@ def read_keyframes(box_files, *, score_threshold: float,
           key = (row[0], int(row[1]))
           box = tuple(float(v) for v in row[2:6])
           label = int(row[6]) if row[6].strip() else -1
+          if label == 0 or label < -1:
+            raise ValueError(f"action id {label} (ids start at 1)")
         except ValueError as e:
           raise AnnotationError(
               f"{box_file.path}:{line}: expected video_id, timestamp, x1, y1, "
