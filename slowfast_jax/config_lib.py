@@ -217,6 +217,10 @@ def ava_data_config(sampling_rate: int, test_crop_size: int,
   c.train_pca_jitter_only = True
   c.test_force_flip = False
   c.full_test_on_val = False
+  # Keyframes and frames (slowfast_jax.data.ava_prepare, ava_pipeline).
+  c.keyframe_seconds = (902, 1798)  # Annotated seconds (AVA_VALID_FRAMES).
+  c.frames_start_second = 900  # Extracted frame 1 shows this second.
+  c.max_boxes = 0  # Box slots per clip; 0: the prepared split's maximum.
   return c
 
 

@@ -195,3 +195,39 @@ def validate_config(config: ml_collections.ConfigDict, *,
   validate_schedule(config)
   validate_init(config)
 
+
+def validate_ava_dataset(config: ml_collections.ConfigDict, metadata: dict,
+                         split: str) -> None:
+  """Checks a prepared AVA dataset (its `metadata`) against the config.
+
+  The clip must fit the stored window around each keyframe, the boxes must
+  be the ones the config selects, and padding must not drop boxes.
+  """
+  data = config.data
+  _require(split in metadata.get("max_boxes", {}),
+           f"AVA dataset {data.name!r} has no split {split!r} (prepared: "
+           f"{sorted(metadata.get('max_boxes', {}))}).")
+  span = config.model.num_frames * data.sampling_rate
+  _require(span <= metadata["window"],
+           f"config.model.num_frames * config.data.sampling_rate = {span} "
+           f"frames, more than the {metadata['window']} frames "
+           f"{data.name!r} stores per keyframe; prepare with --window={span}.")
+  _require(abs(metadata["score_threshold"] - data.detection_score_thresh)
+           < 1e-9,
+           f"config.data.detection_score_thresh={data.detection_score_thresh} "
+           f"but {data.name!r} was prepared with "
+           f"{metadata['score_threshold']}; prepare it again.")
+  _require(tuple(metadata["seconds"]) == tuple(data.keyframe_seconds),
+           f"config.data.keyframe_seconds={tuple(data.keyframe_seconds)} but "
+           f"{data.name!r} was prepared with {tuple(metadata['seconds'])}.")
+  # Imported here: validate is imported by code that never reads AVA.
+  from slowfast_jax.data import ava_annotations  # pylint: disable=g-import-not-at-top
+  files = [f.path for f in ava_annotations.split_box_files(data, split, "")]
+  _require(metadata["box_files"].get(split) == files,
+           f"config.data box lists for {split!r} ({files}) differ from the "
+           f"files {data.name!r} was prepared from "
+           f"({metadata['box_files'].get(split)}).")
+  most = metadata["max_boxes"][split]
+  _require(data.max_boxes == 0 or data.max_boxes >= most,
+           f"config.data.max_boxes={data.max_boxes} is less than the {most} "
+           f"boxes of a {split!r} keyframe; use 0 (the split's maximum).")
