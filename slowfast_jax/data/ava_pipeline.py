@@ -203,6 +203,79 @@ def num_eval_batches(config, split: str, *, batch_size: int,
       for group in _groups(builder, metadata, split, mode))
 
 
+def _padding_row(frames: int, size, slots: int,
+                 num_classes: int) -> tf.data.Dataset:
+  """One masked-out eval row of the group's shapes (index -1, mask False)."""
+  return tf.data.Dataset.from_tensors({
+      "video": tf.zeros([frames, *size, 3], tf.uint8),
+      "boxes": tf.zeros([slots, 4]), "box_mask": tf.zeros([slots], tf.bool),
+      "labels": tf.zeros([slots, num_classes], tf.int32),
+      "normalised_boxes": tf.zeros([slots, 4]),
+      "keyframe_index": tf.constant(-1), "video_id": tf.constant(""),
+      "timestamp": tf.constant(-1), "mask": tf.constant(False),
+  })
+
+
+def _wanted_records(info, wanted_rows, firsts) -> tf.data.Dataset:
+  """`(position in the split, serialized example)` of `wanted_rows`.
+
+  `wanted_rows` are `(shard, index in shard)` in order; each shard is read
+  from its first to its last wanted record and the others are dropped.
+  """
+  wanted = set(wanted_rows)
+  spans = {}  # shard -> [first, last]
+  for shard, j in wanted_rows:
+    spans.setdefault(shard, [j, j])[1] = j
+  files = tf.data.Dataset.from_tensor_slices((
+      [os.fspath(info.filepaths[shard]) for shard in spans],
+      tf.constant([first for first, _ in spans.values()], tf.int64),
+      tf.constant([last - first + 1 for first, last in spans.values()],
+                  tf.int64)))
+  records = files.flat_map(lambda f, skip, take: tf.data.TFRecordDataset(
+      f).skip(skip).take(take))
+  read = [(shard, j) for shard, (first, last) in spans.items()
+          for j in range(first, last + 1)]
+  tags = tf.data.Dataset.from_tensor_slices((
+      tf.constant([int(firsts[s] + j) for s, j in read], tf.int32),
+      tf.constant([(s, j) in wanted for s, j in read])))
+  return tf.data.Dataset.zip(tags, records).filter(
+      lambda tag, _: tag[1]).map(lambda tag, record: (tag[0], record))
+
+
+def _eval_clip_fn(features, offsets, *, mode: str, short_side: int,
+                  slots: int, num_classes: int):
+  """`make_clip(position, serialized, size)`: one row of `make_eval_dataset`."""
+  decoders = {"video": tfds.decode.SkipDecoding()}
+
+  def make_clip(index, serialized, size):
+    example = features.deserialize_example(serialized, decoders=decoders)
+    source, boxes, label_box, label_id = _parse(example)
+    clip = _clip_frames(source, example["key_index"], offsets)
+    shape = tf.shape(clip)
+    pixels = ava_transforms.to_pixels(boxes, shape[1], shape[2])
+    if mode == "test":
+      clip, pixels = ava_transforms.test_clip(clip, pixels,
+                                              short_side=short_side)
+    else:
+      clip, pixels = ava_transforms.val_clip(clip, pixels, size=short_side)
+    labels = _multi_hot(label_box, label_id, tf.shape(boxes)[0], num_classes)
+    pixels, mask = _pad(pixels, slots)
+    labels, _ = _pad(labels, slots)
+    normalised, _ = _pad(boxes, slots)
+    return {
+        "video": tf.ensure_shape(clip, [len(offsets), *size, 3]),
+        "boxes": tf.ensure_shape(pixels, [slots, 4]), "box_mask": mask,
+        "labels": tf.ensure_shape(labels, [slots, num_classes]),
+        "normalised_boxes": tf.ensure_shape(normalised, [slots, 4]),
+        "keyframe_index": tf.cast(index, tf.int32),
+        "video_id": example["video_id"],
+        "timestamp": tf.cast(example["timestamp"], tf.int32),
+        "mask": tf.constant(True),
+    }
+
+  return make_clip
+
+
 def make_eval_dataset(config, split: str, *, batch_size: int,
                       process_index: int = 0, process_count: int = 1,
                       mode: str = "test") -> tf.data.Dataset:
@@ -240,34 +313,9 @@ def make_eval_dataset(config, split: str, *, batch_size: int,
   info = builder.info.splits[split]
   # Position in the split of each shard's first example.
   firsts = np.cumsum([0] + list(info.shard_lengths))
-  features = builder.info.features
-  decoders = {"video": tfds.decode.SkipDecoding()}
-
-  def make_clip(index, serialized, size):
-    example = features.deserialize_example(serialized, decoders=decoders)
-    source, boxes, label_box, label_id = _parse(example)
-    clip = _clip_frames(source, example["key_index"], offsets)
-    shape = tf.shape(clip)
-    pixels = ava_transforms.to_pixels(boxes, shape[1], shape[2])
-    if mode == "test":
-      clip, pixels = ava_transforms.test_clip(clip, pixels,
-                                              short_side=short_side)
-    else:
-      clip, pixels = ava_transforms.val_clip(clip, pixels, size=short_side)
-    labels = _multi_hot(label_box, label_id, tf.shape(boxes)[0], num_classes)
-    pixels, mask = _pad(pixels, slots)
-    labels, _ = _pad(labels, slots)
-    normalised, _ = _pad(boxes, slots)
-    return {
-        "video": tf.ensure_shape(clip, [len(offsets), *size, 3]),
-        "boxes": tf.ensure_shape(pixels, [slots, 4]), "box_mask": mask,
-        "labels": tf.ensure_shape(labels, [slots, num_classes]),
-        "normalised_boxes": tf.ensure_shape(normalised, [slots, 4]),
-        "keyframe_index": tf.cast(index, tf.int32),
-        "video_id": example["video_id"],
-        "timestamp": tf.cast(example["timestamp"], tf.int32),
-        "mask": tf.constant(True),
-    }
+  make_clip = _eval_clip_fn(builder.info.features, offsets, mode=mode,
+                            short_side=short_side, slots=slots,
+                            num_classes=num_classes)
 
   datasets = []
   for group in _groups(builder, metadata, split, mode):
@@ -277,38 +325,12 @@ def make_eval_dataset(config, split: str, *, batch_size: int,
     rows = _rows(config, metadata, split, mode, group)
     begin, end = _host_part(len(rows), process_index, process_count)
     mine = rows[begin:end]
-    padding = tf.data.Dataset.from_tensors({
-        "video": tf.zeros([len(offsets), *size, 3], tf.uint8),
-        "boxes": tf.zeros([slots, 4]), "box_mask": tf.zeros([slots], tf.bool),
-        "labels": tf.zeros([slots, num_classes], tf.int32),
-        "normalised_boxes": tf.zeros([slots, 4]),
-        "keyframe_index": tf.constant(-1), "video_id": tf.constant(""),
-        "timestamp": tf.constant(-1), "mask": tf.constant(False),
-    })
+    padding = _padding_row(len(offsets), size, slots, num_classes)
     clips = padding.take(0)
     if mine:
-      # Read each shard's records from the first to the last one wanted
-      # and keep the wanted ones.
-      wanted = set(mine)
-      spans = {}  # shard -> [first, last]
-      for shard, j in mine:
-        spans.setdefault(shard, [j, j])[1] = j
-      files = tf.data.Dataset.from_tensor_slices((
-          [os.fspath(info.filepaths[shard]) for shard in spans],
-          tf.constant([first for first, _ in spans.values()], tf.int64),
-          tf.constant([last - first + 1 for first, last in spans.values()],
-                      tf.int64)))
-      records = files.flat_map(lambda f, skip, take: tf.data.TFRecordDataset(
-          f).skip(skip).take(take))
-      read = [(shard, j) for shard, (first, last) in spans.items()
-              for j in range(first, last + 1)]
-      tags = tf.data.Dataset.from_tensor_slices((
-          tf.constant([int(firsts[s] + j) for s, j in read], tf.int32),
-          tf.constant([(s, j) in wanted for s, j in read])))
-      clips = tf.data.Dataset.zip(tags, records).filter(
-          lambda tag, _: tag[1]).map(
-              lambda tag, record: make_clip(tag[0], record, size),
-              num_parallel_calls=AUTOTUNE, deterministic=True)
+      clips = _wanted_records(info, mine, firsts).map(
+          lambda position, record: make_clip(position, record, size),
+          num_parallel_calls=AUTOTUNE, deterministic=True)
     per_host = math.ceil(len(rows) / process_count)
     num_rows = math.ceil(per_host / host_batch) * host_batch
     clips = clips.concatenate(padding.repeat(num_rows - len(mine)))

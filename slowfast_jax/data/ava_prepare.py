@@ -122,6 +122,21 @@ def _copy_evaluation_files(config, annotation_dir, directory) -> None:
       print(f"warning: {path} not found; not copied", file=sys.stderr)
 
 
+def _read_keyframes(data, splits, annotation_dir: str, seconds):
+  """`({split: keyframes}, {split: box files relative to annotation_dir})`."""
+  keyframes, box_files = {}, {}
+  for split in splits:
+    files = ava_annotations.split_box_files(data, split, annotation_dir)
+    box_files[split] = [os.path.relpath(f.path, annotation_dir)
+                        for f in files]
+    keyframes[split] = ava_annotations.read_keyframes(
+        files, score_threshold=data.detection_score_thresh, seconds=seconds)
+    if not keyframes[split]:
+      raise PrepareError(f"split {split}: no keyframes in {box_files[split]} "
+                         f"within seconds {seconds}")
+  return keyframes, box_files
+
+
 def prepare_ava(config, *, annotation_dir: str, data_dir: str,
                 video_dir: str | None = None, frame_dir: str | None = None,
                 name: str | None = None, window: int = 0,
@@ -159,16 +174,8 @@ def prepare_ava(config, *, annotation_dir: str, data_dir: str,
   if window < 1 or workers < 0 or not 1 <= jpeg_quality <= 100:
     raise PrepareError("bad --window, --workers or --jpeg-quality")
   seconds = tuple(int(s) for s in data.keyframe_seconds)
-  keyframes, box_files = {}, {}
-  for split in splits:
-    files = ava_annotations.split_box_files(data, split, annotation_dir)
-    box_files[split] = [os.path.relpath(f.path, annotation_dir)
-                        for f in files]
-    keyframes[split] = ava_annotations.read_keyframes(
-        files, score_threshold=data.detection_score_thresh, seconds=seconds)
-    if not keyframes[split]:
-      raise PrepareError(f"split {split}: no keyframes in {box_files[split]} "
-                         f"within seconds {seconds}")
+  keyframes, box_files = _read_keyframes(data, splits, annotation_dir,
+                                         seconds)
   from slowfast_jax.data import ava_builder  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import builder  # pylint: disable=g-import-not-at-top
   first_index = int(data.frames_start_second) * ava_annotations.AVA_FPS
