@@ -155,7 +155,7 @@ def kinetics_config(model: ml_collections.ConfigDict,
   config.async_checkpoints = True
   config.init_from = ""
   config.init_head = "keep"  # "keep" or "reinit" (new class count).
-  # Fine-tuning (docs/finetuning.md): what stays as `init_from` has it.
+  # Fine-tuning (docs/finetuning.md): what keeps the values `init_from` loaded.
   config.finetune = ml_collections.ConfigDict()
   # The release's MODEL.FROZEN_BN: in training every BatchNorm normalizes
   # with its stored statistics and does not update them (the release puts its
