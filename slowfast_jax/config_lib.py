@@ -155,6 +155,17 @@ def kinetics_config(model: ml_collections.ConfigDict,
   config.async_checkpoints = True
   config.init_from = ""
   config.init_head = "keep"  # "keep" or "reinit" (new class count).
+  # Fine-tuning (docs/finetuning.md): what keeps the values `init_from` loaded.
+  config.finetune = ml_collections.ConfigDict()
+  # The release's MODEL.FROZEN_BN: in training every BatchNorm normalizes
+  # with its stored statistics and does not update them (the release puts its
+  # BatchNorm3d layers in eval mode); their scale and bias still train unless
+  # their stage is frozen. Precise BatchNorm must then be off.
+  config.finetune.frozen_bn = False
+  # Stages 1..N get no updates (slowfast_jax/training/freeze.py): 1 = the
+  # stems and the first fusion, N = res2..resN too and the fusions after
+  # them, 5 = the whole backbone; 0 = none.
+  config.finetune.frozen_stages = 0
   config.profile = False
   return config
 

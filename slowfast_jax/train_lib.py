@@ -44,6 +44,7 @@ from slowfast_jax.data import model_input
 from slowfast_jax.data import sources
 from slowfast_jax.evaluation import evaluator
 from slowfast_jax.evaluation import scorer
+from slowfast_jax.training import freeze
 from slowfast_jax.training import precise_bn
 
 CHECKPOINT_SUBDIR = checkpoint.WORKDIR_SUBDIR
@@ -268,6 +269,9 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *,
                ) -> tuple[TrainState, dict[str, jax.Array]]:
   """One SGD step on a global batch.
 
+  With `config.finetune.frozen_bn` the BatchNorm statistics stay as they are
+  (the model normalizes with them); `tx` leaves frozen stages unchanged.
+
   Args:
     state: replicated `TrainState`.
     batch: `video` uint8 `(batch, num_frames, crop, crop, 3)` and `label`
@@ -285,7 +289,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *,
   def loss_fn(params):
     logits, updates = model.apply(
         {"params": params, "batch_stats": state.batch_stats}, pathways,
-        train=True, rngs={"dropout": key}, mutable=["batch_stats"])
+        train=True, frozen_bn=config.finetune.frozen_bn,
+        rngs={"dropout": key}, mutable=["batch_stats"])
     loss = optim.cross_entropy_loss(logits, labels,
                                     config.optim.label_smoothing)
     return loss, (logits, updates["batch_stats"])
@@ -580,8 +585,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       num_epochs=config.num_epochs, global_batch_size=config.global_batch_size)
   abstract_variables = jax.eval_shape(
       functools.partial(_init_fn, model, config.model), jax.random.key(0))
-  tx = optim.make_optimizer(config.optim, schedule,
-                            abstract_variables["params"])
+  tx = freeze.freeze_stages(
+      optim.make_optimizer(config.optim, schedule,
+                           abstract_variables["params"]),
+      abstract_variables["params"], config.finetune.frozen_stages)
   manager = checkpoint.training_manager(
       workdir / CHECKPOINT_SUBDIR, keep_last=config.keep_checkpoints,
       save_interval_steps=config.checkpoint_every_steps,

@@ -13,6 +13,7 @@ import ml_collections
 from slowfast_jax import config_lib
 from slowfast_jax import models
 from slowfast_jax.data import sources
+from slowfast_jax.training import freeze
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 DTYPES = ("float32", "bfloat16")
@@ -68,6 +69,9 @@ def validate_model(model: ml_collections.ConfigDict) -> None:
   _require(model.depth in config_lib.STAGE_DEPTHS,
            f"config.model.depth={model.depth}; expected one of "
            f"{tuple(config_lib.STAGE_DEPTHS)}.")
+  _require(model.num_classes is not None and model.num_classes > 0,
+           f"config.model.num_classes={model.num_classes}; set it to the "
+           "dataset's class count (--config.model.num_classes=N).")
   _require(model.dtype in DTYPES,
            f"config.model.dtype={model.dtype!r}; expected one of {DTYPES}.")
   if model.arch == "slowfast":
@@ -121,6 +125,9 @@ def validate_batch(config: ml_collections.ConfigDict, *,
 def validate_data(config: ml_collections.ConfigDict) -> None:
   """Checks crops and that the dataset exists (after the demo's generation)."""
   data = config.data
+  _require(bool(data.name),
+           "config.data.name is not set; pass --config.data.name=NAME, the "
+           "--name the dataset was prepared with.")
   _require(data.train_crop_size == config.model.train_crop_size,
            f"config.data.train_crop_size={data.train_crop_size} differs from "
            f"config.model.train_crop_size={config.model.train_crop_size}.")
@@ -177,6 +184,11 @@ def validate_schedule(config: ml_collections.ConfigDict) -> None:
 
 
 def validate_init(config: ml_collections.ConfigDict) -> None:
+  """Checks `init_from`, `init_head` and the `finetune` freeze options."""
+  _require(config.init_from is not None,
+           "config.init_from is not set: fine-tuning starts from a checkpoint; "
+           "pass --config.init_from=DIR (a train.py --workdir or a converted "
+           "checkpoint), or --config.init_from= to train from scratch.")
   _require(config.init_head in INIT_HEADS,
            f"config.init_head={config.init_head!r}; expected one of "
            f"{INIT_HEADS}.")
@@ -184,6 +196,19 @@ def validate_init(config: ml_collections.ConfigDict) -> None:
     _require(epath.Path(config.init_from).exists(),
              f"config.init_from={config.init_from}: no such checkpoint "
              "directory.")
+  finetune = config.finetune
+  stages = finetune.frozen_stages
+  _require(0 <= stages <= freeze.MAX_FROZEN_STAGES,
+           f"config.finetune.frozen_stages={stages}; expected 0 (none) to "
+           f"{freeze.MAX_FROZEN_STAGES} (every stage but the head).")
+  for field in ("frozen_stages", "frozen_bn"):
+    _require(not finetune[field] or bool(config.init_from),
+             f"config.finetune.{field}={finetune[field]} freezes a random "
+             "initialization; set config.init_from=DIR or turn it off.")
+  _require(not (finetune.frozen_bn and config_lib.uses_precise_bn(config)),
+           "config.finetune.frozen_bn=True keeps the checkpoint's BatchNorm "
+           "statistics but precise BatchNorm recomputes them; set "
+           "config.precise_bn.enabled=False.")
 
 
 def validate_config(config: ml_collections.ConfigDict, *,

@@ -3,8 +3,9 @@
 from common import load_preset  # bench/common.py
 from common import ROOT
 
+# The release's presets (not the demos or the fine-tuning recipe).
 PRESETS = sorted(p.stem for p in (ROOT / "configs").glob("*.py")
-                 if not p.stem.startswith(("demo", "_", "ava_")))
+                 if not p.stem.startswith(("demo", "finetune", "_", "ava_")))
 # The detection presets (tests/test_detection_model.py).
 AVA_PRESETS = sorted(p.stem for p in (ROOT / "configs").glob("ava_*.py"))
 

@@ -71,6 +71,23 @@ def test_motion_moves_in_its_direction_at_its_speed():
       assert shift[1 - axis] == 0, name
 
 
+def test_diagonal_task_moves_along_both_axes():
+  """`--task diagonal`: 8 new classes, the class's step along each axis."""
+  names = synthetic.TASKS["diagonal"]
+  assert len(names) == 8 and not set(names) & set(synthetic.CLASS_NAMES)
+  rng = np.random.default_rng(0)
+  for name in names:
+    frames = synthetic.motion_video(rng, name, num_frames=60)
+    direction, speed = name.split("_")
+    step = 2 if speed == "fast" else 10
+    low, high = synthetic.SPEEDS[speed]
+    shift = _displacement(frames, step)
+    for axis, sign in enumerate(synthetic.DIAGONALS[direction]):
+      moved = shift[axis] * sign
+      assert low * step * synthetic.PERIOD - 1 <= moved <= (
+          high * step * synthetic.PERIOD + 1), (name, shift)
+
+
 def _wrapped(name, gap, fractions):
   """Displacement after `gap` frames in tiles, modulo one tile: [0, 1)."""
   velocities = np.array([synthetic.velocity(name, f) for f in fractions])

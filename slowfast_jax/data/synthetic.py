@@ -27,6 +27,11 @@ that predicts (docs/performance.md).
 A horizontal flip turns "left" into "right": train on it with
 `random_flip = False`.
 
+`--task diagonal` makes 8 other classes of the same kind, for fine-tuning
+the demo model on new classes (docs/finetuning.md): the four diagonal
+directions (down-right, down-left, up-right, up-left; the texture moves the
+class's step along each axis) x the same two speeds.
+
 `ensure_demo_dataset(data_dir)` generates and prepares it on first use.
 """
 
@@ -47,6 +52,12 @@ CELLS = 4
 # draws one uniformly.
 SPEEDS = {"slow": (0.02, 0.04), "fast": (0.08, 0.18)}
 CLASS_NAMES = tuple(f"{d}_{s}" for d in DIRECTIONS for s in SPEEDS)
+# (down, right) unit steps of the diagonal directions (`--task diagonal`).
+DIAGONALS = {"downright": (1, 1), "downleft": (1, -1), "upright": (-1, 1),
+             "upleft": (-1, -1)}
+# Class names of each task: the demo's and the transfer task's.
+TASKS = {"demo": CLASS_NAMES,
+         "diagonal": tuple(f"{d}_{s}" for d in DIAGONALS for s in SPEEDS)}
 # v2: 4-px patch cells (v1's 1-px cells blurred away at the demo's 32 px).
 # v3: a drifting periodic texture whose fast motion aliases between the
 # Slow pathway's frames.
@@ -90,7 +101,7 @@ def velocity(class_name: str, fraction: float) -> tuple[float, float]:
   `fraction` in [0, 1) picks the speed within the class's range.
   """
   direction, speed = class_name.split("_")
-  dy, dx = DIRECTIONS[direction]
+  dy, dx = {**DIRECTIONS, **DIAGONALS}[direction]
   low, high = SPEEDS[speed]
   step = PERIOD * (low + (high - low) * fraction)
   return dy * step, dx * step
@@ -115,18 +126,20 @@ def motion_video(rng, class_name: str, *, height: int = 64, width: int = 80,
 
 def generate(out_dir, *, videos_per_class: int, val_videos_per_class: int,
              height: int = 64, width: int = 80, seconds: float = 2.0,
-             fps: float = 30.0, seed: int = 0) -> dict[str, str]:
+             fps: float = 30.0, seed: int = 0,
+             class_names: tuple[str, ...] = CLASS_NAMES) -> dict[str, str]:
   """Writes the videos and lists; returns {split: list path}.
 
   Deterministic for a given seed; videos already on disk are kept (so an
   interrupted run continues). Lengths vary by +-10% around `seconds`.
+  `class_names` is one of `TASKS`' values (default: the demo's classes).
   """
   out_dir = os.fspath(out_dir)
   counts = {"train": videos_per_class, "val": val_videos_per_class}
   lists = {}
   for split_id, (split, count) in enumerate(counts.items()):
     lines = []
-    for class_id, name in enumerate(CLASS_NAMES):
+    for class_id, name in enumerate(class_names):
       folder = os.path.join(out_dir, split, name)
       os.makedirs(folder, exist_ok=True)
       for i in range(count):
@@ -194,6 +207,9 @@ def _define_flags() -> None:
   flags.DEFINE_float("seconds", 2.0, "Length of each video.")
   flags.DEFINE_float("fps", 30.0, "Frame rate.")
   flags.DEFINE_integer("seed", 0, "Random seed.")
+  flags.DEFINE_enum("task", "demo", list(TASKS),
+                    "Classes: the demo's 4 directions x 2 speeds, or the "
+                    "4 diagonal directions x 2 speeds (fine-tuning).")
 
 
 def main(argv: list[str]) -> int:
@@ -209,9 +225,11 @@ def main(argv: list[str]) -> int:
   lists = generate(value("out"), videos_per_class=videos_per_class,
                    val_videos_per_class=val, height=value("height"),
                    width=value("width"), seconds=value("seconds"),
-                   fps=value("fps"), seed=value("seed"))
-  total = (videos_per_class + val) * len(CLASS_NAMES)
-  print(f"Wrote {total} videos ({len(CLASS_NAMES)} classes) to "
+                   fps=value("fps"), seed=value("seed"),
+                   class_names=TASKS[value("task")])
+  num_classes = len(TASKS[value("task")])
+  total = (videos_per_class + val) * num_classes
+  print(f"Wrote {total} videos ({num_classes} classes) to "
         f"{value('out')}; lists: {', '.join(lists.values())}")
   return 0
 

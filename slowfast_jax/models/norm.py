@@ -26,6 +26,9 @@ class BatchNorm(nn.Module):
     impl: "auto", "native" or "fast" (the training gradient), see
       `slowfast_jax.ops.resolve`.
     dtype: output dtype; statistics are always float32.
+    frozen: in training too, normalize with the running statistics and leave
+      them unchanged, as at test time (the release's MODEL.FROZEN_BN); `scale`
+      and `bias` still get gradients.
   """
   momentum: float = 0.9
   epsilon: float = 1e-5
@@ -33,6 +36,7 @@ class BatchNorm(nn.Module):
   scale_init: nn.initializers.Initializer = nn.initializers.ones
   impl: str = "auto"
   dtype: jnp.dtype = jnp.float32
+  frozen: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -44,7 +48,7 @@ class BatchNorm(nn.Module):
     running_var = self.variable("batch_stats", "var",
                                 lambda: jnp.ones((channels,), jnp.float32))
     x32 = x.astype(jnp.float32)
-    if train:
+    if train and not self.frozen:
       y, mean, var = batch_norm.normalize_in_training(
           x32, scale, bias, self.group_size, self.epsilon,
           ops.resolve(self.impl))  # mean, var: (groups, channels)

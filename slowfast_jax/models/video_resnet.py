@@ -91,6 +91,9 @@ class VideoResNet(nn.Module):
   y2 in input pixels) and `box_mask` `(batch, max_boxes)`, and "logits" are
   per box, `(batch, max_boxes, classes)` (see `detection_head`). Without
   boxes, each clip's whole frame is one box (what `init` uses).
+  `frozen_bn=True` (with `train=True`) normalizes with the stored BatchNorm
+  statistics and leaves them unchanged (the release's MODEL.FROZEN_BN, for
+  fine-tuning); dropout still applies.
   Stage feature maps are sown into the `intermediates` collection (`stem`,
   `res2`..`res5`, a tuple per pathway): `model.apply(variables, pathways,
   mutable=["intermediates"])`.
@@ -193,14 +196,14 @@ class VideoResNet(nn.Module):
   @nn.compact
   def __call__(self, pathways: Sequence[jax.Array], train: bool = False,
                output: str = "logits", boxes: jax.Array | None = None,
-               box_mask: jax.Array | None = None):
+               box_mask: jax.Array | None = None, frozen_bn: bool = False):
     if output not in OUTPUTS:
       raise ValueError(f"output={output!r}; expected one of {OUTPUTS}.")
     if self.detection and output != "logits":
       raise ValueError(f"output={output!r}: a detection model returns "
                        "per-box logits only.")
     self.check_inputs(pathways)
-    x = self.backbone(pathways, train)
+    x = self.backbone(pathways, train, frozen_bn)
     if self.detection:
       return self.detection_head(x, pathways, boxes, box_mask, train)
     pooled, per_position = head_lib.Head(
@@ -214,15 +217,16 @@ class VideoResNet(nn.Module):
       return {**named, "concat": jnp.concatenate(features, axis=-1)}
     return head_lib.mean_over_positions(per_position)
 
-  def backbone(self, pathways: Sequence[jax.Array],
-               train: bool) -> list[jax.Array]:
+  def backbone(self, pathways: Sequence[jax.Array], train: bool,
+               frozen_bn: bool) -> list[jax.Array]:
     """Stem and res2..res5 with the fusions: the res5 map of each pathway."""
     names = pathway_names(self.arch)
     two_pathways = len(names) == 2
     dtype = jnp.dtype(self.dtype)
     bn = functools.partial(BatchNorm, momentum=self.bn_momentum,
                            epsilon=self.bn_epsilon,
-                           group_size=self.bn_group_size, dtype=dtype)
+                           group_size=self.bn_group_size, dtype=dtype,
+                           frozen=frozen_bn)
     common = dict(bn=bn, conv_impl=self.conv_impl, dtype=dtype)
 
     stem_widths = [{"slow": self.width_per_group,

@@ -1,1 +1,2 @@
-"""Training helpers around the step: precise BatchNorm statistics."""
+"""Training helpers around the step: precise BatchNorm statistics, frozen
+stages."""
