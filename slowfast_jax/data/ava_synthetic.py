@@ -210,22 +210,16 @@ def _define_flags() -> None:
   flags.DEFINE_string("out", None, "Output folder.", required=True)
   flags.DEFINE_integer("train-movies", 24, "Training movies.")
   flags.DEFINE_integer("val-movies", 8, "Validation movies.")
-  flags.DEFINE_integer("height", 72, "Frame height (even).")
-  flags.DEFINE_integer("width", 96, "Frame width (even).")
-  flags.DEFINE_float("seconds", 8.0, "Length of each movie.")
-  flags.DEFINE_integer("seed", 0, "Random seed.")
+  synthetic.define_frame_flags(height=72, width=96, seconds=8.0)
 
 
 def main(argv: list[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   value = lambda name: flags.FLAGS[name].value
-  if value("height") % 2 or value("width") % 2:
-    raise app.UsageError("--height and --width must be even (H.264 yuv420p)")
   dirs = generate(value("out"), train_movies=value("train-movies"),
-                  val_movies=value("val-movies"), height=value("height"),
-                  width=value("width"), seconds=value("seconds"),
-                  seed=value("seed"))
+                  val_movies=value("val-movies"),
+                  **synthetic.frame_flag_values())
   print(f"Wrote {value('train-movies')} + {value('val-movies')} movies to "
         f"{dirs['movies']}, annotations to {dirs['annotations']}")
   return 0

@@ -194,6 +194,23 @@ def ensure_demo_dataset(data_dir, *, name: str = DEMO_NAME,
   return directory
 
 
+def define_frame_flags(*, height: int, width: int, seconds: float) -> None:
+  """`--height`, `--width`, `--seconds` and `--seed` of a generator command."""
+  flags.DEFINE_integer("height", height, "Frame height (even).")
+  flags.DEFINE_integer("width", width, "Frame width (even).")
+  flags.DEFINE_float("seconds", seconds, "Length of each video.")
+  flags.DEFINE_integer("seed", 0, "Random seed.")
+
+
+def frame_flag_values() -> dict[str, float]:
+  """Those flags' values; a usage error unless the frame size is even."""
+  values = {k: flags.FLAGS[k].value
+            for k in ("height", "width", "seconds", "seed")}
+  if values["height"] % 2 or values["width"] % 2:
+    raise app.UsageError("--height and --width must be even (H.264 yuv420p)")
+  return values
+
+
 def _define_flags() -> None:
   """The command line's flags (defined only when run as a program)."""
   flags.DEFINE_string("out", None, "Output folder.", required=True)
@@ -202,11 +219,8 @@ def _define_flags() -> None:
   flags.DEFINE_integer("val-videos-per-class", None,
                        "Validation videos per class (default: a quarter of "
                        "--videos-per-class, at least 1).")
-  flags.DEFINE_integer("height", 64, "Frame height (even).")
-  flags.DEFINE_integer("width", 80, "Frame width (even).")
-  flags.DEFINE_float("seconds", 2.0, "Length of each video.")
+  define_frame_flags(height=64, width=80, seconds=2.0)
   flags.DEFINE_float("fps", 30.0, "Frame rate.")
-  flags.DEFINE_integer("seed", 0, "Random seed.")
   flags.DEFINE_enum("task", "demo", list(TASKS),
                     "Classes: the demo's 4 directions x 2 speeds, or the "
                     "4 diagonal directions x 2 speeds (fine-tuning).")
@@ -216,17 +230,14 @@ def main(argv: list[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   value = lambda name: flags.FLAGS[name].value
-  if value("height") % 2 or value("width") % 2:
-    raise app.UsageError("--height and --width must be even (H.264 yuv420p)")
+  frame = frame_flag_values()
   videos_per_class = value("videos-per-class")
   val = value("val-videos-per-class")
   if val is None:
     val = max(1, videos_per_class // 4)
   lists = generate(value("out"), videos_per_class=videos_per_class,
-                   val_videos_per_class=val, height=value("height"),
-                   width=value("width"), seconds=value("seconds"),
-                   fps=value("fps"), seed=value("seed"),
-                   class_names=TASKS[value("task")])
+                   val_videos_per_class=val, fps=value("fps"),
+                   class_names=TASKS[value("task")], **frame)
   num_classes = len(TASKS[value("task")])
   total = (videos_per_class + val) * num_classes
   print(f"Wrote {total} videos ({num_classes} classes) to "
