@@ -158,8 +158,10 @@ def bar_chart(rows: list[dict], path: pathlib.Path) -> None:
   for i, (key, label) in enumerate(keys):
     ax.bar(x + (i - 1) * width, [r[key] for r in rows], width,
            yerr=[r[f"{key}_std"] for r in rows], capsize=3, label=label)
-  ax.set_xticks(x, [f"{r['variant']}\n{r['mflops']:.1f} MFLOPs"
-                    for r in rows], fontsize=8)
+  names = [r["variant"].replace("slowfast_", "SlowFast\n").replace("_", " ")
+           for r in rows]
+  ax.set_xticks(x, [f"{n}\n{r['mflops']:.1f} MFLOPs"
+                    for n, r in zip(names, rows)], fontsize=8)
   ax.set_ylabel("10 × 3-view top-1")
   ax.set_ylim(0, 1.05)
   ax.set_title("Pathways and fusions on the demo task (mean ± std over seeds)")
