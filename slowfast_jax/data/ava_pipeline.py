@@ -186,7 +186,8 @@ def _rows(config, metadata, split: str, mode: str, group) -> list:
 def _host_part(count: int, process_index: int, process_count: int):
   """`[begin, end)` of host `process_index`'s contiguous share of `count`
   (the first `count % process_count` hosts get one more, as
-  `tfds.even_splits`)."""
+  `tfds.even_splits`, which takes split names, not a frame-size group's
+  rows)."""
   base, extra = divmod(count, process_count)
   begin = process_index * base + min(process_index, extra)
   return begin, begin + base + (process_index < extra)
