@@ -153,7 +153,7 @@ def make_train_dataset(config, *, process_index: int = 0,
 
   ds = examples.map(make_clip, num_parallel_calls=AUTOTUNE, deterministic=True)
   ds = ds.batch(batch_size, drop_remainder=True)
-  return ds.prefetch(AUTOTUNE).with_options(pipeline._options())  # pylint: disable=protected-access
+  return ds.prefetch(AUTOTUNE).with_options(pipeline.dataset_options())
 
 
 MODES = ("test", "val")
@@ -339,4 +339,4 @@ def make_eval_dataset(config, split: str, *, batch_size: int,
   ds = datasets[0]
   for more in datasets[1:]:
     ds = ds.concatenate(more)
-  return ds.prefetch(AUTOTUNE).with_options(pipeline._options())  # pylint: disable=protected-access
+  return ds.prefetch(AUTOTUNE).with_options(pipeline.dataset_options())

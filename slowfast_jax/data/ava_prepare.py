@@ -191,7 +191,7 @@ def prepare_ava(config, *, annotation_dir: str, data_dir: str,
                   for s, v in keyframes.items()}],
       sort_keys=True).encode()).hexdigest()
   directory = builder.version_dir(data_dir, name)
-  prepare._claim_directory(directory, fingerprint, settings, overwrite)  # pylint: disable=protected-access
+  prepare.claim_directory(directory, fingerprint, settings, overwrite)
 
   start = time.time()
   all_tasks = {split: _tasks(keyframes[split], split=split, name=name,
@@ -207,7 +207,7 @@ def prepare_ava(config, *, annotation_dir: str, data_dir: str,
     split, shard, task = todo[index]
     for video_id, second, reason in result.skipped:
       print(f"skipped {split} {video_id} {second}: {reason}", file=sys.stderr)
-    prepare._write_json(_state_path(directory, split, shard),  # pylint: disable=protected-access
+    prepare.write_json(_state_path(directory, split, shard),
                         dataclasses.asdict(result))
   summary = _finish(ava_builder, directory, name, all_tasks, keyframes,
                     settings, time.time() - start)

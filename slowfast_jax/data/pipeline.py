@@ -160,7 +160,8 @@ def _parser(builder):
   return parse
 
 
-def _options() -> tf.data.Options:
+def dataset_options() -> tf.data.Options:
+  """The options of every input pipeline: deterministic, parallel maps."""
   options = tf.data.Options()
   options.deterministic = True
   options.experimental_optimization.map_parallelization = True
@@ -235,7 +236,7 @@ def make_train_dataset(config, *, process_index: int = 0,
 
   ds = examples.map(make_clip, num_parallel_calls=AUTOTUNE, deterministic=True)
   ds = ds.batch(batch_size, drop_remainder=True)
-  return ds.prefetch(AUTOTUNE).with_options(_options())
+  return ds.prefetch(AUTOTUNE).with_options(dataset_options())
 
 
 def _train_clip_args(config, fps, crop_size):
@@ -383,4 +384,4 @@ def make_eval_dataset(config, split: str, *, num_clips: int, num_crops: int,
   num_padding = num_batches * host_batch - (end - start) * num_views
   padding = _padding_views(num_frames, crop).repeat(num_padding)
   ds = ds.concatenate(padding).batch(host_batch, drop_remainder=True)
-  return ds.prefetch(AUTOTUNE).with_options(_options())
+  return ds.prefetch(AUTOTUNE).with_options(dataset_options())

@@ -136,7 +136,8 @@ def _state_path(directory, split, shard):
   return os.path.join(directory, _STATE_DIR, f"{split}-{shard:05d}.json")
 
 
-def _write_json(path, content):
+def write_json(path, content):
+  """Writes `content` as JSON to `path` atomically (temporary file, rename)."""
   tmp = f"{path}.tmp-{os.getpid()}"
   with open(tmp, "w") as f:
     json.dump(content, f)
@@ -230,8 +231,8 @@ def _check_arguments(name, video_dir, videos_per_shard, workers,
     raise PrepareError("bad --videos-per-shard, --workers or --jpeg-quality")
 
 
-def _claim_directory(directory: str, fingerprint: str, settings: dict,
-                     overwrite: bool) -> None:
+def claim_directory(directory: str, fingerprint: str, settings: dict,
+                    overwrite: bool) -> None:
   """Makes `directory` this run's: a run with the same fingerprint resumes,
   anything else is replaced only with `overwrite`; temporary files of an
   interrupted write are removed."""
@@ -251,7 +252,7 @@ def _claim_directory(directory: str, fingerprint: str, settings: dict,
                          "pass --overwrite to replace it")
     shutil.rmtree(directory)
   os.makedirs(os.path.join(directory, _STATE_DIR), exist_ok=True)
-  _write_json(plan_file, {"fingerprint": fingerprint, "settings": settings})
+  write_json(plan_file, {"fingerprint": fingerprint, "settings": settings})
   for file in os.listdir(directory):  # Leftovers of an interrupted write.
     if ".tmp-" in file:
       os.remove(os.path.join(directory, file))
@@ -301,7 +302,7 @@ def prepare(*, name: str, video_dir, splits: dict[str, str], data_dir,
   fingerprint = _fingerprint(plan, class_names, settings)
 
   directory = builder.version_dir(data_dir, name)
-  _claim_directory(directory, fingerprint, settings, overwrite)
+  claim_directory(directory, fingerprint, settings, overwrite)
 
   todo = [shard for shards in plan.values() for shard in shards
           if _read_state(directory, shard[0].split, shard[0].shard) is None]
@@ -352,7 +353,7 @@ def _write_shard(builder, directory, name, feature_spec, plan, key, done):
     }))
   path = builder.shard_paths(directory, name, split, len(plan[split]))[shard]
   num_bytes = builder.write_records(path, records)
-  _write_json(_state_path(directory, split, shard),
+  write_json(_state_path(directory, split, shard),
               {"examples": len(records), "bytes": num_bytes,
                "skipped": skipped})
 
