@@ -37,8 +37,9 @@ VARIABLES = "variables"
 METADATA = "metadata"
 OPT_STATE = "opt_state"
 TRAIN_META = "train_meta"
-# The validation metric that picks the best checkpoint (kept besides the last K).
-BEST_METRIC = "val_top1"
+# The validation metrics that pick the best checkpoint (kept besides the last
+# K): top-1 for classification, mAP for detection.
+BEST_METRICS = ("val_top1", "val_map")
 # Where train.py keeps its checkpoints inside the work directory.
 WORKDIR_SUBDIR = "checkpoints"
 class _QuietLibraries(logging.Filter):
@@ -183,12 +184,26 @@ def restore_variables(directory: epath.PathLike, *, step: int | None = None
   return dict(restored[VARIABLES]), metadata
 
 
+def best_metrics(val_metrics: dict[str, float] | None) -> dict[str, float] | None:
+  """The metrics a checkpoint is saved with: those of `BEST_METRICS` in
+  `val_metrics` (None without a validation)."""
+  if not val_metrics:
+    return None
+  return {k: val_metrics[k] for k in BEST_METRICS if k in val_metrics}
+
+
+def best_metric(metrics: dict[str, float]) -> float:
+  """The value the best checkpoint is chosen by (the first of
+  `BEST_METRICS` that `metrics` holds)."""
+  return next(metrics[k] for k in BEST_METRICS if k in metrics)
+
+
 def training_manager(directory: epath.PathLike, *, keep_last: int,
                      save_interval_steps: int = 0,
                      async_save: bool = True) -> ocp.CheckpointManager:
   """The training run's manager: keeps the last `keep_last` steps + the best.
 
-  The best is the step with the highest `BEST_METRIC` among the steps saved
+  The best is the step with the highest of `BEST_METRICS` among the steps saved
   with metrics (`save_training_state(..., metrics=...)`); steps saved without
   metrics are kept only while they are among the last `keep_last`.
   `manager.should_save(step)` is True every `save_interval_steps` steps (0:
@@ -200,7 +215,7 @@ def training_manager(directory: epath.PathLike, *, keep_last: int,
   policies = ocp.checkpoint_managers
   preservation = policies.AnyPreservationPolicy([
       policies.LatestN(n=keep_last),
-      policies.BestN(get_metric_fn=lambda metrics: metrics[BEST_METRIC], n=1,
+      policies.BestN(get_metric_fn=best_metric, n=1,
                      keep_checkpoints_without_metrics=False),
   ])
   save_when = [policies.PreemptionCheckpointingPolicy()]

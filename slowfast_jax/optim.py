@@ -8,15 +8,16 @@ Optimizer (release: models/optimizer.py, torch SGD):
     `optax.trace(decay=momentum, nesterov=True)`);
   * the learning rate of `learning_rate_schedule`.
 
-Schedule (release: utils/lr_policy.py, policy "cosine" with warmup), as a
-function of the fractional epoch `e = step / steps_per_epoch`:
+Schedule (release: utils/lr_policy.py, `optim.lr_policy`), as a function of
+the fractional epoch `e = step / steps_per_epoch`:
 
-    cosine(e) = end + (base - end) * (cos(pi * e / num_epochs) + 1) / 2
-    lr(e) = warmup_start + e * (cosine(W) - warmup_start) / W   if e < W
-            cosine(e)                                           otherwise
+    "cosine":                  policy(e) = end + (base - end) * (cos(pi * e / num_epochs) + 1) / 2
+    "steps_with_relative_lrs": policy(e) = base * lrs[i], i the last with steps[i] <= e
+    lr(e) = warmup_start + e * (policy(W) - warmup_start) / W   if e < W
+            policy(e)                                           otherwise
 
-with `W = warmup_epochs`: the cosine starts at epoch 0, so warmup ends at
-`cosine(W)`, not at `base`. All three rates are scaled linearly by
+with `W = warmup_epochs`: the policy starts at epoch 0, so warmup ends at
+`policy(W)`, not at `base`. All three rates are scaled linearly by
 `global_batch_size / base_batch_size` (the release's linear scaling rule), so
 the schedule's shape does not depend on the batch size.
 """
@@ -40,11 +41,12 @@ def scaled_rates(optim_config: ml_collections.ConfigDict,
 def learning_rate_schedule(optim_config: ml_collections.ConfigDict, *,
                            steps_per_epoch: int, num_epochs: float,
                            global_batch_size: int) -> optax.Schedule:
-  """The release's warmup + half-cosine schedule as a function of the step.
+  """The release's warmup + policy schedule as a function of the step.
 
   Args:
     optim_config: the `optim` config section (`base_lr`, `base_batch_size`,
-      `warmup_epochs`, `warmup_start_lr`, `end_lr`).
+      `warmup_epochs`, `warmup_start_lr`, `end_lr`, `lr_policy` and for
+      "steps_with_relative_lrs" `steps` and `lrs`).
     steps_per_epoch: optimizer steps per epoch (the release's iterations per
       epoch: training clips // global batch).
     num_epochs: the release's MAX_EPOCH; the cosine reaches `end_lr` there.
@@ -55,23 +57,49 @@ def learning_rate_schedule(optim_config: ml_collections.ConfigDict, *,
   """
   base, warmup_start, end = scaled_rates(optim_config, global_batch_size)
   warmup_epochs = float(optim_config.warmup_epochs)
-  # optax's cosine decays to `alpha * init_value`; the release's to `end`.
-  # It is evaluated at fractional epochs (optax schedules accept floats).
-  cosine = optax.cosine_decay_schedule(
-      init_value=base, decay_steps=num_epochs,
-      alpha=end / base if base else 0.0)
+  policy = LR_POLICIES[optim_config.get("lr_policy", "cosine")](
+      optim_config, base, end, num_epochs)
   if warmup_epochs > 0:
     warmup = optax.linear_schedule(
-        init_value=warmup_start, end_value=float(cosine(warmup_epochs)),
+        init_value=warmup_start, end_value=float(policy(warmup_epochs)),
         transition_steps=warmup_epochs)
   else:
-    warmup = cosine
+    warmup = policy
 
   def schedule(step):
     epoch = jnp.asarray(step, jnp.float32) / steps_per_epoch
-    return jnp.where(epoch < warmup_epochs, warmup(epoch), cosine(epoch))
+    return jnp.where(epoch < warmup_epochs, warmup(epoch), policy(epoch))
 
   return schedule
+
+
+def _cosine_policy(optim_config: ml_collections.ConfigDict, base: float,
+                   end: float, num_epochs: float) -> optax.Schedule:
+  del optim_config
+  # optax's cosine decays to `alpha * init_value`; the release's to `end`.
+  return optax.cosine_decay_schedule(init_value=base, decay_steps=num_epochs,
+                                     alpha=end / base if base else 0.0)
+
+
+def _steps_policy(optim_config: ml_collections.ConfigDict, base: float,
+                  end: float, num_epochs: float) -> optax.Schedule:
+  del end, num_epochs
+  # From epoch steps[i] on (inclusive, as the release): base * lrs[i]. The
+  # values are the release's products, not optax.piecewise_constant's
+  # running products of scales.
+  values = jnp.asarray([base * float(r) for r in optim_config.lrs],
+                       jnp.float32)
+  boundaries = jnp.asarray([float(s) for s in optim_config.steps[1:]],
+                           jnp.float32)
+  return lambda epoch: values[jnp.searchsorted(boundaries, epoch,
+                                               side="right")]
+
+
+# The release's SOLVER.LR_POLICY values: policy(optim_config, base, end,
+# num_epochs) -> a function of the fractional epoch (optax schedules accept
+# floats). `validate.validate_schedule` checks the name and its fields.
+LR_POLICIES = {"cosine": _cosine_policy,
+               "steps_with_relative_lrs": _steps_policy}
 
 
 def weight_decay_mask(params: Any) -> Any:

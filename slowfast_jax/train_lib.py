@@ -42,8 +42,10 @@ from slowfast_jax import validate
 from slowfast_jax.ops import xla_cpu
 from slowfast_jax.data import model_input
 from slowfast_jax.data import sources
+from slowfast_jax.evaluation import ava_evaluator
 from slowfast_jax.evaluation import evaluator
 from slowfast_jax.evaluation import scorer
+from slowfast_jax.training import detection_loss
 from slowfast_jax.training import freeze
 from slowfast_jax.training import precise_bn
 
@@ -98,7 +100,14 @@ def ensure_dataset(config: ml_collections.ConfigDict) -> None:
   """
   if not config.data.get("generate_demo", False):
     return
-  if jax.process_index() == 0:
+  if jax.process_index() == 0 and config.model.detection:
+    from slowfast_jax.data import ava_synthetic  # pylint: disable=g-import-not-at-top
+    logging.info("Making sure the demo dataset %r is in %s (generated on "
+                 "first use).", config.data.name, config.data.data_dir)
+    ava_synthetic.ensure_demo_dataset(
+        config, train_movies=config.data.demo_train_movies,
+        val_movies=config.data.demo_val_movies)
+  elif jax.process_index() == 0:
     from slowfast_jax.data import synthetic  # pylint: disable=g-import-not-at-top
     data_dir = epath.Path(config.data.data_dir)
     logging.info("Making sure the demo dataset %r is in %s (generated on "
@@ -263,6 +272,34 @@ def initial_state(config: ml_collections.ConfigDict, model, tx, mesh,
 # Steps.
 
 
+def loss_and_metrics(logits: jax.Array, batch: dict[str, jax.Array],
+                     config: ml_collections.ConfigDict
+                     ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """The training loss and `top1` of a batch's logits.
+
+  Classification: softmax cross-entropy (with `optim.label_smoothing`) and
+  the share of clips whose best class is the label. Detection: the release's
+  sigmoid BCE over the real boxes (`detection_loss.box_bce_loss`) and the
+  share of labelled boxes whose best class is one of theirs.
+  """
+  if config.model.detection:
+    loss = detection_loss.box_bce_loss(logits, batch["labels"],
+                                       batch["box_mask"])
+    return loss, {"top1": detection_loss.box_top1(logits, batch["labels"],
+                                                  batch["box_mask"])}
+  labels = batch["label"]
+  loss = optim.cross_entropy_loss(logits, labels, config.optim.label_smoothing)
+  return loss, {"top1": jnp.mean(jnp.argmax(logits, -1) == labels)}
+
+
+def model_boxes(batch: dict[str, jax.Array],
+                model_config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The `boxes` and `box_mask` arguments of a detection model, else none."""
+  if not model_config.detection:
+    return {}
+  return {"boxes": batch["boxes"], "box_mask": batch["box_mask"]}
+
+
 def train_step(state: TrainState, batch: dict[str, jax.Array], *,
                model: models.VideoResNet, tx: optax.GradientTransformation,
                schedule: optax.Schedule, config: ml_collections.ConfigDict
@@ -275,7 +312,10 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *,
   Args:
     state: replicated `TrainState`.
     batch: `video` uint8 `(batch, num_frames, crop, crop, 3)` and `label`
-      int32 `(batch,)`, split over the mesh's `data` axis.
+      int32 `(batch,)`; for a detection model `boxes` float32 `(batch,
+      max_boxes, 4)`, `box_mask` bool `(batch, max_boxes)` and multi-hot
+      `labels` `(batch, max_boxes, classes)` instead of `label`. Split over
+      the mesh's `data` axis.
 
   Returns:
     The new state and scalar metrics (`loss`, `top1`, `lr`, `grad_norm`,
@@ -284,30 +324,25 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *,
   key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
   pathways = model_input.prepare_pathways(batch["video"], config.model,
                                           config.data)
-  labels = batch["label"]
 
   def loss_fn(params):
     logits, updates = model.apply(
         {"params": params, "batch_stats": state.batch_stats}, pathways,
         train=True, frozen_bn=config.finetune.frozen_bn,
-        rngs={"dropout": key}, mutable=["batch_stats"])
-    loss = optim.cross_entropy_loss(logits, labels,
-                                    config.optim.label_smoothing)
-    return loss, (logits, updates["batch_stats"])
+        rngs={"dropout": key}, mutable=["batch_stats"],
+        **model_boxes(batch, config.model))
+    loss, metrics = loss_and_metrics(logits, batch, config)
+    return loss, (metrics, updates["batch_stats"])
 
-  (loss, (logits, batch_stats)), grads = jax.value_and_grad(
+  (loss, (metrics, batch_stats)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.params)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   grad_norm = optax.global_norm(grads)
-  metrics = {
-      "loss": loss,
-      "top1": jnp.mean(jnp.argmax(logits, -1) == labels),
-      "lr": schedule(state.step),
-      "grad_norm": grad_norm,
+  metrics.update(
+      loss=loss, lr=schedule(state.step), grad_norm=grad_norm,
       # Finite loss and gradients imply finite new parameters.
-      "finite": jnp.isfinite(loss) & jnp.isfinite(grad_norm),
-  }
+      finite=jnp.isfinite(loss) & jnp.isfinite(grad_norm))
   new_state = state.replace(step=state.step + 1, params=params,
                             batch_stats=batch_stats, opt_state=opt_state)
   return new_state, metrics
@@ -406,10 +441,27 @@ def _check_finite(metrics: dict[str, Any], step: int, manager) -> None:
 
 def evaluate(score, variables, config: ml_collections.ConfigDict, mesh,
              source) -> dict[str, float]:
-  """Single-view validation: the evaluator with one view per video."""
+  """In-training validation on `config.data.val_split`.
+
+  Classification: the evaluator with one view per video (`val_top1`,
+  `val_loss`, `val_views`). Detection: the release's AVA validation, the
+  frame-level mAP of the centre crops (`val_map`, `val_keyframes`).
+  """
+  split, host = config.data.val_split, jax.process_index()
+  if config.model.detection:
+    batches = source.make_eval_dataset(
+        config, split, batch_size=config.eval.batch_size, mode="val",
+        process_index=host, process_count=jax.process_count())
+    groundtruth = ava_evaluator.read_ground_truth(config, split)
+    if not config.data.full_test_on_val:
+      groundtruth = ava_evaluator.mini_ground_truth(groundtruth)
+    result = ava_evaluator.evaluate(score, variables, batches, groundtruth,
+                                    mesh=mesh, progress=False)
+    return {"val_map": result.metrics["mean_ap"],
+            "val_keyframes": result.metrics["num_keyframes"]}
   batches = source.make_eval_dataset(
-      config, config.data.val_split, num_clips=1, num_crops=1,
-      batch_size=config.eval.batch_size, process_index=jax.process_index(),
+      config, split, num_clips=1, num_crops=1,
+      batch_size=config.eval.batch_size, process_index=host,
       process_count=jax.process_count())
   result = evaluator.evaluate(
       score, variables, batches,
@@ -534,8 +586,8 @@ class _Loop:
                              self.mesh, self.source)
     self.writer.write_scalars(step, val_metrics)
     self.summary.update(val_metrics)
-    logging.info("Validation at step %d: top-1 %.4f (%d views, %.1f s).",
-                 step, val_metrics["val_top1"], val_metrics["val_views"],
+    logging.info("Validation at step %d: %s (%.1f s).", step,
+                 ", ".join(f"{k} {v:.4g}" for k, v in val_metrics.items()),
                  time.time() - eval_start)
     return val_metrics
 
@@ -547,8 +599,7 @@ class _Loop:
                     "epoch": step / self.plan.steps_per_epoch,
                     "rng": np.asarray(jax.device_get(state.rng)).tolist()},
         metadata=_metadata(self.config, self.class_names, self.workdir, step),
-        metrics=({checkpoint.BEST_METRIC: val_metrics["val_top1"]}
-                 if val_metrics else None))
+        metrics=checkpoint.best_metrics(val_metrics))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,

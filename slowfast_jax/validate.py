@@ -12,6 +12,7 @@ import ml_collections
 
 from slowfast_jax import config_lib
 from slowfast_jax import models
+from slowfast_jax import optim as lr_policies
 from slowfast_jax.data import sources
 from slowfast_jax.training import freeze
 
@@ -174,6 +175,17 @@ def validate_schedule(config: ml_collections.ConfigDict) -> None:
       (config.log_every_steps >= 1,
        f"config.log_every_steps={config.log_every_steps} must be >= 1."),
   ]
+  policy = optim.get("lr_policy", "cosine")
+  rules.append((policy in lr_policies.LR_POLICIES,
+                f"config.optim.lr_policy={policy!r}; expected one of "
+                f"{tuple(lr_policies.LR_POLICIES)}."))
+  if policy == "steps_with_relative_lrs":
+    rules.append((len(optim.steps) == len(optim.lrs) >= 1 and
+                  optim.steps[0] == 0 and list(optim.steps) == sorted(
+                      optim.steps),
+                  f"config.optim.steps={list(optim.steps)} and "
+                  f"config.optim.lrs={list(optim.lrs)}: one relative rate "
+                  "per step, steps increasing from 0."))
   if config_lib.uses_precise_bn(config):
     num_batches = config.precise_bn.num_batches
     rules.append((num_batches >= 1,

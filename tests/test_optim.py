@@ -11,6 +11,7 @@ import torch
 
 from slowfast_jax import config_lib
 from slowfast_jax import optim
+from slowfast_jax import validate
 
 
 def release_lr(epoch, *, base, warmup_start, end, warmup_epochs, max_epoch):
@@ -64,6 +65,60 @@ def test_schedule_with_end_lr_and_no_warmup():
     want = release_lr(step / 10, base=0.1, warmup_start=0.01, end=0.001,
                       warmup_epochs=0.0, max_epoch=5)
     assert float(schedule(step)) == pytest.approx(want, rel=1e-5)
+
+
+def release_steps_lr(epoch, *, base, warmup_start, warmup_epochs, steps, lrs,
+                     max_epoch):
+  """get_lr_at_epoch with policy steps_with_relative_lrs, in float64."""
+  def policy(e):
+    bounds = list(steps) + [max_epoch]
+    for index, step in enumerate(bounds):
+      if e < step:
+        break
+    return lrs[index - 1] * base
+  if epoch < warmup_epochs:
+    alpha = (policy(warmup_epochs) - warmup_start) / warmup_epochs
+    return epoch * alpha + warmup_start
+  return policy(epoch)
+
+
+@pytest.mark.parametrize("preset", ["ava_slowfast_32x2_r50_short",
+                                    "ava_slow_8x8_r50_short"])
+def test_steps_with_relative_lrs_equals_release_formula(preset):
+  config = validate.load_config_file(f"configs/{preset}.py")
+  optim_config = config.optim
+  assert optim_config.lr_policy == "steps_with_relative_lrs"
+  steps_per_epoch = 7
+  schedule = jax.jit(optim.learning_rate_schedule(
+      optim_config, steps_per_epoch=steps_per_epoch,
+      num_epochs=config.num_epochs, global_batch_size=128))
+  scale = 128 / optim_config.base_batch_size
+  for step in range(0, 20 * steps_per_epoch + 1):
+    want = release_steps_lr(
+        step / steps_per_epoch, base=optim_config.base_lr * scale,
+        warmup_start=optim_config.warmup_start_lr * scale,
+        warmup_epochs=optim_config.warmup_epochs, steps=optim_config.steps,
+        lrs=optim_config.lrs, max_epoch=config.num_epochs)
+    # float32 arithmetic: 1.3e-5 relative at the warmup's first step.
+    assert float(schedule(step)) == pytest.approx(want, rel=5e-5), step
+  # Warmup ends at base × lrs[0]; the steps at epochs 10 and 15 apply from
+  # their first step on.
+  assert float(schedule(5 * steps_per_epoch)) == pytest.approx(0.2, rel=1e-6)
+  assert float(schedule(10 * steps_per_epoch)) == pytest.approx(0.02, rel=1e-6)
+  assert float(schedule(15 * steps_per_epoch - 1)) == pytest.approx(0.02)
+  assert float(schedule(15 * steps_per_epoch)) == pytest.approx(0.002)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("lr_policy", "linear", "lr_policy='linear'"),
+    ("lrs", [1.0, 0.1], "one relative rate per step"),
+    ("steps", [5, 10, 15, 20], "steps increasing from 0"),
+])
+def test_lr_policy_fields_are_checked(field, value, message):
+  config = validate.load_config_file("configs/ava_slowfast_32x2_r50_short.py")
+  config.optim[field] = value
+  with pytest.raises(validate.ConfigError, match=message):
+    validate.validate_schedule(config)
 
 
 def toy_params():

@@ -85,7 +85,7 @@ def test_checkpoints_keep_the_last_k_and_the_best(tmp_path):
                                   "batch_stats": {}},
         opt_state={"m": np.zeros(3, np.float32)}, train_meta={"step": step},
         metadata={"class_names": []},
-        metrics={checkpoint.BEST_METRIC: top1[step]} if step in top1 else None)
+        metrics={"val_top1": top1[step]} if step in top1 else None)
   manager.wait_until_finished()
   assert manager.all_steps() == [2, 6, 7]
   manager.close()

@@ -35,6 +35,7 @@ from slowfast_jax.data import ava_transforms
 from slowfast_jax.data import decode
 from slowfast_jax.data import pipeline
 from slowfast_jax.data import views
+from slowfast_jax.evaluation import ava_metrics
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -52,6 +53,32 @@ def _builder_and_metadata(config, split: str):
   metadata = dict(builder.info.metadata or {})
   validate.validate_ava_dataset(config, metadata, split)
   return builder, metadata
+
+
+def dataset_info(config, split: str | None = None) -> pipeline.DatasetInfo:
+  """Keyframes per split and class names of the prepared AVA dataset.
+
+  Class `i` (logit column) is action id `i + 1`, up to the label map's
+  largest id; ids the label map lacks (AVA v2.2 uses 60 of 80) are named
+  `action_ID`.
+  """
+  data = config.data
+  if not data.data_dir:
+    raise ValueError("config.data.data_dir is not set")
+  builder = _load(str(data.data_dir), data.name)
+  sizes = {name: info.num_examples
+           for name, info in builder.info.splits.items()}
+  if split is not None:
+    sizes = {split: sizes[split]}
+  label_map = ava_metrics.read_label_map(ava_builder.evaluation_file(
+      data.data_dir, data.name, "label_map"))
+  names = tuple(label_map.get(i, f"action_{i}")
+                for i in range(1, max(label_map) + 1))
+  metadata = builder.info.metadata or {}
+  return pipeline.DatasetInfo(
+      name=data.name, num_examples=sizes, class_names=names,
+      fps=float(metadata.get("fps", 30)),
+      short_side=int(metadata.get("short_side", 0)))
 
 
 def frame_offsets(num_frames: int, sampling_rate: int) -> np.ndarray:

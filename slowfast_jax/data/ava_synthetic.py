@@ -33,6 +33,7 @@ import os
 
 from absl import app
 from absl import flags
+from absl import logging
 import numpy as np
 from PIL import Image
 
@@ -204,6 +205,34 @@ def generate(out_dir, *, train_movies: int = 24, val_movies: int = 8,
     csv.writer(f).writerows(excluded)
   write_label_map(os.path.join(annotation_dir, FILES["label_map"]))
   return {"movies": movie_dir, "annotations": annotation_dir}
+
+
+def ensure_demo_dataset(config, *, train_movies: int, val_movies: int,
+                        workers: int | None = None) -> str:
+  """Generates and prepares `config.data`'s synthetic set unless it exists.
+
+  The movies and annotations go to `data_dir/{name}_source`, the prepared
+  keyframes (source frame size, `config.data.keyframe_seconds`) to
+  `data_dir/{name}/1.0.0`. A no-op when the dataset is already prepared; an
+  interrupted first run resumes. Returns the prepared dataset's directory.
+  """
+  from slowfast_jax.data import ava_prepare  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.data import builder  # pylint: disable=g-import-not-at-top
+  data = config.data
+  directory = builder.version_dir(data.data_dir, data.name)
+  if builder.is_complete(directory):
+    return directory
+  height, width = data.demo_frame_size
+  dirs = generate(os.path.join(os.fspath(data.data_dir), f"{data.name}_source"),
+                  train_movies=train_movies, val_movies=val_movies,
+                  height=height, width=width, seconds=data.demo_seconds)
+  summary = ava_prepare.prepare_ava(
+      config, annotation_dir=dirs["annotations"], video_dir=dirs["movies"],
+      data_dir=data.data_dir, short_side=0,
+      workers=min(2, os.cpu_count() or 1) if workers is None else workers)
+  for line in ava_prepare.summary_lines(summary):
+    logging.info("%s", line)
+  return directory
 
 
 def _define_flags() -> None:

@@ -1,4 +1,5 @@
-"""The detection training loss: sigmoid binary cross-entropy over boxes.
+"""The detection training loss (sigmoid binary cross-entropy over boxes) and
+its top-1 metric.
 
 The release trains its AVA models with `MODEL.LOSS_FUNC: bce` and
 `HEAD_ACT: sigmoid`: `nn.BCELoss(reduction="mean")` of the head's sigmoid
@@ -38,3 +39,16 @@ def box_bce_loss(logits: jax.Array, labels: jax.Array,
   total = jnp.sum(jnp.where(mask, per_entry, 0.0))
   count = jnp.sum(box_mask.astype(jnp.float32)) * logits.shape[-1]
   return total / jnp.maximum(count, 1.0)
+
+
+def box_top1(logits: jax.Array, labels: jax.Array,
+             box_mask: jax.Array) -> jax.Array:
+  """Share of the real boxes with a label whose best class is one of theirs.
+
+  Shapes as in `box_bce_loss`; 0 for a batch without labelled boxes.
+  """
+  best = jnp.argmax(logits, axis=-1)
+  hit = jnp.take_along_axis(labels, best[..., None], axis=-1)[..., 0] > 0
+  counted = box_mask & jnp.any(labels > 0, axis=-1)
+  return (jnp.sum(hit & counted) /
+          jnp.maximum(jnp.sum(counted), 1)).astype(jnp.float32)
