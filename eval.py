@@ -15,6 +15,14 @@ of every video of the split is scored; scores are summed per video
 written to `results.json`, with the per-video ids, labels and scores in
 `scores.npz`, in `--output` (default: the checkpoint directory).
 
+A detection checkpoint (`config.model.detection`, the AVA presets) is tested
+as the release tests AVA: every keyframe of the split once, the whole frame
+at short side `config.data.test_crop_size`, a sigmoid score per box and
+class; `results.json` holds the frame-level mAP at IoU 0.5 (`mean_ap`) and
+`per_class_ap` of the label map's classes (ground truth, label map and
+exclusions as `ava_prepare` copied them), `detections.csv` the detections
+in the AVA CSV format, and `--plots` draws `per_class_ap.png`.
+
 Several hosts: `--jax_distributed`, or the environment variables
 JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID. Each host
 reads its share of the split; process 0 writes the results.
@@ -32,8 +40,9 @@ _SPLIT = flags.DEFINE_string("split", None,
                              "Split to test (default: config.data.test_split).")
 _OUTPUT = flags.DEFINE_string("output", None,
                               "Where to write results (default: --checkpoint).")
-_PLOTS = flags.DEFINE_bool("plots", False,
-                           "Also write confusion-matrix and per-class PNGs.")
+_PLOTS = flags.DEFINE_bool(
+    "plots", False, "Also write confusion-matrix and per-class PNGs "
+    "(detection: per-class AP).")
 _JAX_DISTRIBUTED = flags.DEFINE_bool(
     "jax_distributed", False, "Call jax.distributed.initialize() (pods).")
 
@@ -55,18 +64,46 @@ def main(argv):
 def evaluate():
   """Tests `--checkpoint` and writes (and prints) the results."""
   import jax  # pylint: disable=g-import-not-at-top
-  from slowfast_jax import class_names as class_names_lib  # pylint: disable=g-import-not-at-top
   from slowfast_jax import sharding  # pylint: disable=g-import-not-at-top
   from slowfast_jax import validate  # pylint: disable=g-import-not-at-top
-  from slowfast_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  from slowfast_jax.evaluation import evaluator  # pylint: disable=g-import-not-at-top
-  from slowfast_jax.evaluation import plots  # pylint: disable=g-import-not-at-top
   from slowfast_jax.evaluation import scorer  # pylint: disable=g-import-not-at-top
 
   sharding.initialize_distributed(auto=_JAX_DISTRIBUTED.value)
   config, variables, metadata = checkpoint_flags.restore()
   validate.validate_eval_data(config)
   split = _SPLIT.value or config.data.test_split
+  mesh = sharding.make_mesh()
+  score = scorer.make_scorer(config.model, config.data, mesh)
+  variables = sharding.replicate(variables, mesh)
+  test = _test_detection if config.model.detection else _test_classification
+  result, write_plots = test(config, split, score, variables, mesh, metadata)
+  if jax.process_index() == 0:
+    output = _OUTPUT.value or checkpoint_flags.CHECKPOINT.value
+    path = result.write(output, extra=dict(
+        split=split, checkpoint=checkpoint_flags.CHECKPOINT.value))
+    print(json.dumps(result.metrics, indent=2, sort_keys=True))
+    print(f"Wrote {path}")
+    if _PLOTS.value:
+      for plot in write_plots(output):
+        print(f"Wrote {plot}")
+
+
+class _Written:
+  """A test's metrics and how to write them (`evaluator` or `ava_evaluator`)."""
+
+  def __init__(self, result, write_results):
+    self.metrics = result.metrics
+    self.write = lambda output, extra: write_results(output, result, extra)
+
+
+def _test_classification(config, split, score, variables, mesh, metadata):
+  """Every view of every video of `split`: top-1, top-5, per class."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from slowfast_jax import class_names as class_names_lib  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.evaluation import evaluator  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.evaluation import plots  # pylint: disable=g-import-not-at-top
+
   info = pipeline.dataset_info(config, split)
   num_clips, num_crops = config.eval.num_clips, config.eval.num_crops
   batches = pipeline.make_eval_dataset(
@@ -76,26 +113,43 @@ def evaluate():
   num_batches = pipeline.num_eval_batches(
       info.num_examples[split], num_clips=num_clips, num_crops=num_crops,
       batch_size=config.eval.batch_size, process_count=jax.process_count())
-  mesh = sharding.make_mesh()
   result = evaluator.evaluate(
-      scorer.make_scorer(config.model, config.data, mesh),
-      sharding.replicate(variables, mesh), batches.as_numpy_iterator(),
+      score, variables, batches.as_numpy_iterator(),
       num_classes=config.model.num_classes, num_clips=num_clips,
       num_crops=num_crops, ensemble=config.eval.ensemble,
       num_videos=info.num_examples[split], num_batches=num_batches, mesh=mesh)
-  if jax.process_index() == 0:
-    output = _OUTPUT.value or checkpoint_flags.CHECKPOINT.value
-    path = evaluator.write_results(output, result, extra=dict(
-        split=split, checkpoint=checkpoint_flags.CHECKPOINT.value))
-    print(json.dumps(result.metrics, indent=2, sort_keys=True))
-    print(f"Wrote {path}")
-    if _PLOTS.value:
-      names = class_names_lib.resolve(config.model.num_classes,
-                                      metadata=metadata,
-                                      dataset_names=info.class_names)
-      for plot in plots.write_plots(output, result.labels, result.scores,
-                                    names):
-        print(f"Wrote {plot}")
+
+  def write_plots(output):
+    names = class_names_lib.resolve(config.model.num_classes,
+                                    metadata=metadata,
+                                    dataset_names=info.class_names)
+    return plots.write_plots(output, result.labels, result.scores, names)
+
+  return _Written(result, evaluator.write_results), write_plots
+
+
+def _test_detection(config, split, score, variables, mesh, metadata):
+  """Every keyframe of `split` once (the release's AVA test): mAP."""
+  del metadata  # The class names are the label map's.
+  import jax  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.data import ava_pipeline  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.evaluation import ava_evaluator  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.evaluation import plots  # pylint: disable=g-import-not-at-top
+
+  groundtruth = ava_evaluator.read_ground_truth(config, split)
+  hosts = dict(process_index=jax.process_index(),
+               process_count=jax.process_count())
+  batches = ava_pipeline.make_eval_dataset(
+      config, split, batch_size=config.eval.batch_size, **hosts)
+  num_batches = ava_pipeline.num_eval_batches(
+      config, split, batch_size=config.eval.batch_size,
+      process_count=hosts["process_count"])
+  result = ava_evaluator.evaluate(score, variables, batches.as_numpy_iterator(),
+                                  groundtruth, mesh=mesh,
+                                  num_batches=num_batches)
+  write_plots = lambda output: [plots.write_ap_plot(
+      output, result.metrics["per_class_ap"])]
+  return _Written(result, ava_evaluator.write_results), write_plots
 
 
 if __name__ == "__main__":

@@ -44,8 +44,8 @@ def get_config():
   config.optim.base_lr = 0.1
   config.optim.warmup_epochs = 2.0
   config.optim.warmup_start_lr = 0.01
-  config.optim.steps = [0, 14, 18]
-  config.optim.lrs = [1.0, 0.1, 0.01]
+  config.optim.steps = (0, 14, 18)
+  config.optim.lrs = (1.0, 0.1, 0.01)
   config.log_every_steps = 20
   config.eval_every_epochs = 5
   config.checkpoint_every_steps = 250

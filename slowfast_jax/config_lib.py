@@ -268,16 +268,16 @@ def ava_config(model: ml_collections.ConfigDict, *, sampling_rate: int,
   config.optim.base_lr = 0.1
   config.optim.weight_decay = 1e-7
   config.optim.lr_policy = "cosine"
-  config.optim.steps = []
-  config.optim.lrs = []
+  config.optim.steps = ()  # Tuples: overridable from the command line.
+  config.optim.lrs = ()
   config.num_epochs = 300
   config.optim.warmup_epochs = 0.0
   config.optim.warmup_start_lr = 0.01
   config.eval_every_epochs = 1
   if short_schedule:
     config.optim.lr_policy = "steps_with_relative_lrs"
-    config.optim.steps = [0, 10, 15, 20]
-    config.optim.lrs = [1.0, 0.1, 0.01, 0.001]
+    config.optim.steps = (0, 10, 15, 20)
+    config.optim.lrs = (1.0, 0.1, 0.01, 0.001)
     config.num_epochs = 20
     config.optim.warmup_epochs = 5.0
     config.optim.warmup_start_lr = 0.000125

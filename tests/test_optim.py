@@ -111,8 +111,8 @@ def test_steps_with_relative_lrs_equals_release_formula(preset):
 
 @pytest.mark.parametrize("field,value,message", [
     ("lr_policy", "linear", "lr_policy='linear'"),
-    ("lrs", [1.0, 0.1], "one relative rate per step"),
-    ("steps", [5, 10, 15, 20], "steps increasing from 0"),
+    ("lrs", (1.0, 0.1), "one relative rate per step"),
+    ("steps", (5, 10, 15, 20), "steps increasing from 0"),
 ])
 def test_lr_policy_fields_are_checked(field, value, message):
   config = validate.load_config_file("configs/ava_slowfast_32x2_r50_short.py")

@@ -1,4 +1,5 @@
-"""Confusion-matrix and per-class-accuracy figures of a multi-view test.
+"""Confusion-matrix and per-class-accuracy figures of a multi-view test, and
+the per-class AP of a detection test.
 
 Classes are sorted by top-1 accuracy (best first) in both figures, so the
 confusion matrix's diagonal fades from the easy classes to the hard ones and
@@ -21,6 +22,7 @@ from slowfast_jax.evaluation import metrics as eval_metrics
 
 CONFUSION_FILE = "confusion_matrix.png"
 PER_CLASS_FILE = "per_class_accuracy.png"
+PER_CLASS_AP_FILE = "per_class_ap.png"
 DPI = 150  # With 0.12 inch per class: 18 pixels per class row.
 
 
@@ -39,8 +41,10 @@ def _label_fontsize(num_classes: int) -> float:
 
 
 def plot_per_class_accuracy(per_class: np.ndarray, class_names: Sequence[str],
-                            path: epath.PathLike) -> None:
-  """Horizontal bars of each class's top-1 accuracy, best class on top."""
+                            path: epath.PathLike,
+                            metric: str = "top-1 accuracy") -> None:
+  """Horizontal bars of each class's `metric` (top-1 accuracy, or AP), best
+  class on top; NaN (a class without examples) at the bottom."""
   n = len(per_class)
   order = class_order(per_class)
   values = np.nan_to_num(per_class[order], nan=0.0)
@@ -51,10 +55,10 @@ def plot_per_class_accuracy(per_class: np.ndarray, class_names: Sequence[str],
                      fontsize=_label_fontsize(n))
   ax.set_ylim(n - 0.5, -0.5)
   ax.set_xlim(0.0, 1.0)
-  ax.set_xlabel("top-1 accuracy")
+  ax.set_xlabel(metric)
   mean = np.nanmean(per_class) if np.isfinite(per_class).any() else np.nan
   ax.axvline(mean, color="tab:red", linewidth=1.0)
-  ax.set_title(f"Per-class accuracy (mean {mean:.3f}), sorted")
+  ax.set_title(f"Per-class {metric} (mean {mean:.3f}), sorted")
   ax.grid(axis="x", linewidth=0.3)
   fig.tight_layout()
   _save(fig, path)
@@ -115,3 +119,17 @@ def write_plots(output_dir: epath.PathLike, labels: np.ndarray,
   plot_confusion_matrix(confusion, per_class, class_names, paths[0])
   plot_per_class_accuracy(per_class, class_names, paths[1])
   return paths
+
+
+def write_ap_plot(output_dir: epath.PathLike,
+                  per_class_ap: dict[str, float | None]) -> epath.Path:
+  """Writes the per-class AP bars of a detection test (`ava_evaluator`);
+  classes without ground truth at the bottom. Returns the path."""
+  output_dir = epath.Path(output_dir)
+  output_dir.mkdir(parents=True, exist_ok=True)
+  values = np.asarray([np.nan if v is None else v
+                       for v in per_class_ap.values()], np.float64)
+  path = output_dir / PER_CLASS_AP_FILE
+  plot_per_class_accuracy(values, list(per_class_ap), path,
+                          metric="frame AP@0.5 IoU")
+  return path
