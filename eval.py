@@ -76,28 +76,25 @@ def evaluate():
   score = scorer.make_scorer(config.model, config.data, mesh)
   variables = sharding.replicate(variables, mesh)
   test = _test_detection if config.model.detection else _test_classification
-  result, write_plots = test(config, split, score, variables, mesh, metadata)
+  metrics, write_results, write_plots = test(config, split, score, variables,
+                                             mesh, metadata)
   if jax.process_index() == 0:
     output = _OUTPUT.value or checkpoint_flags.CHECKPOINT.value
-    path = result.write(output, extra=dict(
+    path = write_results(output, dict(
         split=split, checkpoint=checkpoint_flags.CHECKPOINT.value))
-    print(json.dumps(result.metrics, indent=2, sort_keys=True))
+    print(json.dumps(metrics, indent=2, sort_keys=True))
     print(f"Wrote {path}")
     if _PLOTS.value:
       for plot in write_plots(output):
         print(f"Wrote {plot}")
 
 
-class _Written:
-  """A test's metrics and how to write them (`evaluator` or `ava_evaluator`)."""
-
-  def __init__(self, result, write_results):
-    self.metrics = result.metrics
-    self.write = lambda output, extra: write_results(output, result, extra)
-
-
 def _test_classification(config, split, score, variables, mesh, metadata):
-  """Every view of every video of `split`: top-1, top-5, per class."""
+  """Every view of every video of `split`: top-1, top-5, per class.
+
+  Returns the metrics, `write_results(output, extra) -> path` and
+  `write_plots(output) -> paths`.
+  """
   import jax  # pylint: disable=g-import-not-at-top
   from slowfast_jax import class_names as class_names_lib  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import pipeline  # pylint: disable=g-import-not-at-top
@@ -125,11 +122,14 @@ def _test_classification(config, split, score, variables, mesh, metadata):
                                     dataset_names=info.class_names)
     return plots.write_plots(output, result.labels, result.scores, names)
 
-  return _Written(result, evaluator.write_results), write_plots
+  write_results = lambda output, extra: evaluator.write_results(
+      output, result, extra)
+  return result.metrics, write_results, write_plots
 
 
 def _test_detection(config, split, score, variables, mesh, metadata):
-  """Every keyframe of `split` once (the release's AVA test): mAP."""
+  """Every keyframe of `split` once (the release's AVA test): mAP. Returns
+  as `_test_classification`."""
   del metadata  # The class names are the label map's.
   import jax  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import ava_pipeline  # pylint: disable=g-import-not-at-top
@@ -147,9 +147,11 @@ def _test_detection(config, split, score, variables, mesh, metadata):
   result = ava_evaluator.evaluate(score, variables, batches.as_numpy_iterator(),
                                   groundtruth, mesh=mesh,
                                   num_batches=num_batches)
+  write_results = lambda output, extra: ava_evaluator.write_results(
+      output, result, extra)
   write_plots = lambda output: [plots.write_ap_plot(
       output, result.metrics["per_class_ap"])]
-  return _Written(result, ava_evaluator.write_results), write_plots
+  return result.metrics, write_results, write_plots
 
 
 if __name__ == "__main__":
