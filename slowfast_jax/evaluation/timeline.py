@@ -24,17 +24,11 @@ from PIL import Image  # pylint: disable=g-import-not-at-top
 from PIL import ImageDraw  # pylint: disable=g-import-not-at-top
 from PIL import ImageFont  # pylint: disable=g-import-not-at-top
 
+from slowfast_jax import class_names
 from slowfast_jax.data import decode
 from slowfast_jax.evaluation import windows
 
 DPI = 150
-
-
-def top_k(scores: np.ndarray, names: Sequence[str], k: int
-          ) -> list[tuple[str, float]]:
-  """The k best `(name, score)` of `(classes,)` scores, best first."""
-  order = np.argsort(-scores, kind="stable")[:k]
-  return [(names[i], float(scores[i])) for i in order]
 
 
 def timeline_record(result: windows.VideoOutputs, names: Sequence[str],
@@ -179,7 +173,8 @@ def overlay_frames(result: windows.VideoOutputs, names: Sequence[str], k: int
                                                 short_side=None)):
     w = int(nearest_window(np.array([float(i / rate)]), result)[0])
     if w not in labels:
-      lines = [f"{s:.2f} {n}" for n, s in top_k(result.outputs[w], names, k)]
+      lines = [f"{s:.2f} {n}"
+               for n, s in class_names.top_k(result.outputs[w], names, k)]
       labels[w] = _label(lines, frame.shape[0])
     pad = ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0))
     yield np.pad(_draw(frame, labels[w]), pad, mode="edge")
