@@ -52,7 +52,8 @@ PREFETCH_CLIPS = 4
 
 @dataclasses.dataclass(frozen=True)
 class Detection:
-  """One person box of one second and its class scores `(classes,)`."""
+  """One person box of one second and its class scores, float32
+  `(classes,)`."""
   timestamp: int
   box: tuple[float, float, float, float]  # x1, y1, x2, y2, normalised.
   scores: np.ndarray
@@ -144,6 +145,7 @@ def box_batch(clips: Sequence[np.ndarray],
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+  """`items` in lists of `size` (the last one shorter)."""
   batch = []
   for item in items:
     batch.append(item)
