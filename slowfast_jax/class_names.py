@@ -11,6 +11,9 @@ import json
 from typing import Any, Mapping, Sequence
 
 from etils import epath
+import numpy as np
+
+from slowfast_jax.evaluation import ava_metrics
 
 KINETICS400_FILE = "kinetics400_classes.txt"
 
@@ -26,7 +29,9 @@ def read_labels_file(path: epath.PathLike) -> list[str]:
 
   The one reader of class-name files (`--labels`, `--class-names`,
   `--classes`). Blank lines are skipped. JSON may be a list of names or a
-  `{name: index}` map (pytorchvideo's `kinetics_classnames.json` style).
+  `{name: index}` map (pytorchvideo's `kinetics_classnames.json` style). An
+  AVA label map (`.pbtxt`) gives action id i's name to class i - 1 (the
+  release's columns); ids it lacks are named `action ID`.
   Raises `FileNotFoundError`, or `ValueError` for duplicate names.
   """
   path = epath.Path(path)
@@ -39,6 +44,9 @@ def read_labels_file(path: epath.PathLike) -> list[str]:
 
 
 def _parse(path: epath.Path, text: str) -> list[str]:
+  if path.suffix == ".pbtxt":
+    by_id = ava_metrics.parse_label_map(text.splitlines(), path)
+    return [by_id.get(i, f"action {i}") for i in range(1, max(by_id) + 1)]
   if path.suffix == ".json":
     data = json.loads(text)
     if isinstance(data, dict):
@@ -70,3 +78,10 @@ def resolve(num_classes: int, *, labels_file: epath.PathLike | None = None,
   if num_classes == 400:
     return kinetics400()
   return [f"class {i}" for i in range(num_classes)]
+
+
+def top_k(scores: np.ndarray, names: Sequence[str], k: int
+          ) -> list[tuple[str, float]]:
+  """The k best `(name, score)` of `(classes,)` scores, best first."""
+  order = np.argsort(-scores, kind="stable")[:k]
+  return [(names[i], float(scores[i])) for i in order]

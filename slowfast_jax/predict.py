@@ -1,4 +1,6 @@
-r"""Top-5 classes of raw video files with the release's multi-view test.
+r"""Predictions on raw video files: top classes, over time, or per person.
+
+Top-5 classes with the release's multi-view test:
 
   python -m slowfast_jax.predict --checkpoint DIR video1.mp4 video2.mov \
       [--json] [--labels FILE] [--config configs/NAME.py] [--config.F=V]
@@ -23,6 +25,22 @@ prints the top-k classes of each sliding window (the windows of `extract`,
 `slowfast_jax.evaluation.windows`; each window is one view scored with the
 release's test output), with start and end times; `--plot` writes a timeline
 chart, `--overlay` the video with the current top classes drawn on it.
+
+Actions of people (a detection checkpoint, `model.detection`, e.g. trained
+from `configs/ava_slowfast_32x2_r50_short.py`):
+
+  python -m slowfast_jax.predict --checkpoint DIR --boxes BOXES.csv \
+      [--json] [--overlay out.mp4] [--top_k K] [--labels LABEL_MAP.pbtxt] \
+      [--score_threshold S] [--batch B] video.mp4
+
+scores the person boxes of `BOXES.csv` (AVA format: `video_id, timestamp,
+x1, y1, x2, y2[, action_id[, score]]`, normalised; a video's rows are those
+whose video_id is its file's stem, timestamp the second from its start) as
+the release's AVA test scores a keyframe (`slowfast_jax.evaluation.
+box_prediction`), and prints the top-k actions of every box of every second;
+`--overlay` writes the video with the boxes and their top actions drawn. A
+video that cannot be read or has no boxes is reported on one line (exit
+status 1); so is a missing or malformed box file (file and line named).
 """
 
 import json
@@ -41,20 +59,34 @@ _TIMELINE_HELP = ("Top classes per sliding window (--window_frames, "
                   "--stride_seconds, ...) instead of per video.")
 _PLOT_HELP = "Write a timeline chart PNG here (implies --timeline)."
 _OVERLAY_HELP = ("Write the video with the current top classes drawn on it "
-                 "here, .mp4 (implies --timeline).")
+                 "here, .mp4 (implies --timeline; with --boxes: the boxes "
+                 "and their top classes).")
+_BOXES_HELP = ("Person boxes CSV for a detection checkpoint: video_id, "
+               "timestamp, x1, y1, x2, y2[, action_id[, score]], normalised "
+               "(a video's id is its file's stem).")
+_SCORE_THRESHOLD_HELP = ("With --boxes: drop boxes scoring below this "
+                         "(default: the config's data.detection_score_thresh).")
 _JSON = flags.DEFINE_bool("json", False, "Print one JSON object per line.")
-_LABELS = flags.DEFINE_string("labels", None, "Class names file (text, JSON).")
-_TOP_K = flags.DEFINE_integer("top_k", 5, "Classes to print per video.")
+_LABELS = flags.DEFINE_string(
+    "labels", None, "Class names file (text, JSON, AVA label map .pbtxt).")
+_TOP_K = flags.DEFINE_integer("top_k", 5,
+                              "Classes to print per video, window or box.")
 _TIMELINE = flags.DEFINE_bool("timeline", False, _TIMELINE_HELP)
 _PLOT = flags.DEFINE_string("plot", None, _PLOT_HELP)
 _OVERLAY = flags.DEFINE_string("overlay", None, _OVERLAY_HELP)
+_BOXES = flags.DEFINE_string("boxes", None, _BOXES_HELP)
+_SCORE_THRESHOLD = flags.DEFINE_float("score_threshold", None,
+                                      _SCORE_THRESHOLD_HELP)
 
 
-def make_view_scorer(config, variables):
-  """`score(views uint8 (views, T, crop, crop, 3)) -> (views, classes)`.
+def make_batch_scorer(config, variables):
+  """`score(host_batch) -> scores` of the batch's rows with `mask`.
 
   The evaluator's pieces on one host: `scorer.make_scorer` over the local
-  devices, `evaluator.score_host_batch` for the padding.
+  devices, `evaluator.score_host_batch` for the padding. A host batch has
+  `video` uint8 `(batch, time, height, width, 3)` and `mask` bool `(batch,)`
+  (and a detection model's `boxes`, `box_mask`); the scores are `(rows,
+  classes)`, or `(rows, max_boxes, classes)` for a detection model.
   """
   from slowfast_jax import sharding  # pylint: disable=g-import-not-at-top
   from slowfast_jax.evaluation import evaluator  # pylint: disable=g-import-not-at-top
@@ -64,13 +96,18 @@ def make_view_scorer(config, variables):
   score_views = scorer.make_scorer(config.model, config.data, mesh)
   variables = sharding.replicate(variables, mesh)
 
-  def score(views: np.ndarray) -> np.ndarray:
-    out = evaluator.score_host_batch(
-        score_views, variables,
-        {"video": views, "mask": np.ones(len(views), bool)}, mesh)
+  def score(host_batch: dict[str, np.ndarray]) -> np.ndarray:
+    out = evaluator.score_host_batch(score_views, variables, host_batch, mesh)
     return out["scores"][out["mask"]]
 
   return score
+
+
+def make_view_scorer(config, variables):
+  """`score(views uint8 (views, T, crop, crop, 3)) -> (views, classes)`."""
+  score_batch = make_batch_scorer(config, variables)
+  return lambda views: score_batch(
+      {"video": views, "mask": np.ones(len(views), bool)})
 
 
 def make_video_scorer(config, variables):
@@ -121,8 +158,7 @@ def predict_timelines(videos: Sequence[str], config, variables,
       batch_size=window_flags.BATCH.value):
     if isinstance(result, windows.VideoFailure):
       failures += 1
-      print(f"error: {result.path}: {result.reason}", file=sys.stderr,
-            flush=True)
+      _print_error(f"{result.path}: {result.reason}")
       continue
     record = timeline.timeline_record(result, names, _TOP_K.value)
     text = (json.dumps(record) if _JSON.value
@@ -139,6 +175,73 @@ def predict_timelines(videos: Sequence[str], config, variables,
   return 1 if failures else 0
 
 
+def predict_boxes(videos: Sequence[str], config, variables,
+                  names: Sequence[str]) -> int:
+  """`--boxes`: top-k per box and second of each video (text or `--json`),
+  and the `--overlay` videos. Returns the exit status."""
+  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.data import ava_annotations
+  from slowfast_jax.evaluation import box_prediction
+  from slowfast_jax.evaluation import windows
+  # pylint: enable=g-import-not-at-top
+  threshold = _SCORE_THRESHOLD.value
+  if threshold is None:
+    threshold = config.data.detection_score_thresh
+  try:
+    boxes = box_prediction.read_person_boxes(_BOXES.value, threshold)
+  except ava_annotations.AnnotationError as error:
+    _print_error(str(error))
+    return 1
+  score_batch = make_batch_scorer(config, variables)
+  failures = 0
+  for path in videos:
+    keyframes = boxes.get(box_prediction.video_id(path))
+    if not keyframes:
+      failures += 1
+      _print_error(f"{path}: no boxes in {_BOXES.value} for video_id "
+                   f"{box_prediction.video_id(path)!r} (score >= {threshold})")
+      continue
+    try:
+      detections, past_end = box_prediction.predict_video(
+          path, keyframes, config, score_batch, window_flags.BATCH.value)
+    except windows.FILE_ERRORS as error:
+      failures += 1
+      _print_error(f"{path}: {windows.one_line_reason(error, path)}")
+      continue
+    if past_end:
+      print(f"warning: {path}: boxes past the end of the video, not scored: "
+            f"{', '.join(f'{t} s' for t in past_end)}", file=sys.stderr)
+    record = box_prediction.detections_record(path, detections, names,
+                                              _TOP_K.value)
+    print(json.dumps(record) if _JSON.value
+          else "\n".join(box_prediction.format_record(record)), flush=True)
+    if _OVERLAY.value:
+      out = per_video_path(_OVERLAY.value, path, len(videos))
+      box_prediction.write_overlay(record, out, k=min(_TOP_K.value, 3))
+      print(f"wrote {out}", file=sys.stderr, flush=True)
+  return 1 if failures else 0
+
+
+def mode_error(detection: bool, checkpoint: str, *, boxes: str | None,
+               timeline: bool) -> str | None:
+  """Why `--boxes` or `--timeline`/`--plot` (`timeline`) do not fit a
+  detection (or classification) checkpoint; None if they fit."""
+  if detection and not boxes:
+    return (f"--checkpoint {checkpoint} is a detection model "
+            "(model.detection): give the person boxes with --boxes FILE.csv.")
+  if detection and timeline:
+    return (f"--checkpoint {checkpoint} is a detection model: --timeline and "
+            "--plot are for classification models; use --boxes.")
+  if not detection and boxes:
+    return (f"--boxes needs a detection model (model.detection); --checkpoint "
+            f"{checkpoint} is a classification model.")
+  return None
+
+
+def _print_error(message: str) -> None:
+  print(f"error: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str]) -> int:
   videos = list(argv[1:])
   if not videos:
@@ -147,8 +250,16 @@ def main(argv: Sequence[str]) -> int:
   from slowfast_jax.data import decode  # pylint: disable=g-import-not-at-top
 
   config, variables, metadata = checkpoint_flags.restore_or_exit()
+  problem = mode_error(
+      config.model.detection, checkpoint_flags.CHECKPOINT.value,
+      boxes=_BOXES.value, timeline=_TIMELINE.value or _PLOT.value)
+  if problem:
+    _print_error(problem)
+    return 1
   names = class_names.resolve(config.model.num_classes,
                               labels_file=_LABELS.value, metadata=metadata)
+  if config.model.detection:
+    return predict_boxes(videos, config, variables, names)
   if _TIMELINE.value or _PLOT.value or _OVERLAY.value:
     return predict_timelines(videos, config, variables, names)
   score = make_video_scorer(config, variables)
@@ -158,8 +269,7 @@ def main(argv: Sequence[str]) -> int:
       scores = predict_file(path, config, score)
     except (decode.VideoDecodeError, OSError) as error:
       failures += 1
-      message = str(error) if path in str(error) else f"{path}: {error}"
-      print(f"error: {message}", file=sys.stderr, flush=True)
+      _print_error(str(error) if path in str(error) else f"{path}: {error}")
       continue
     best = top_classes(scores, names, _TOP_K.value)
     if _JSON.value:

@@ -46,8 +46,28 @@ class Keyframe:
 
 @dataclasses.dataclass(frozen=True)
 class BoxFile:
+  """A box file and how its rows are read.
+
+  Attributes:
+    path: the CSV.
+    is_groundtruth: every row is kept (7 or more columns; the 8th is a person
+      id). Otherwise the rows are predicted boxes: 8 columns, rows scoring
+      below the threshold dropped.
+    detector_rows: predicted boxes as a person detector writes them:
+      `video_id, timestamp, x1, y1, x2, y2[, action_id[, score]]`; a row
+      without a score is kept (`predict --boxes`).
+  """
   path: str
   is_groundtruth: bool
+  detector_rows: bool = False
+
+  def row_format(self) -> tuple[int, str]:
+    """The fewest columns a row needs, and the row format (for messages)."""
+    if self.detector_rows:
+      return 6, "video_id, timestamp, x1, y1, x2, y2[, action_id[, score]]"
+    if self.is_groundtruth:
+      return 7, "video_id, timestamp, x1, y1, x2, y2, action_id[, person_id]"
+    return 8, "video_id, timestamp, x1, y1, x2, y2, action_id, score"
 
 
 def split_box_files(data_config, split: str, annotation_dir: str
@@ -80,22 +100,23 @@ def read_keyframes(box_files, *, score_threshold: float,
       f = open(box_file.path, newline="")
     except OSError as e:
       raise AnnotationError(f"{box_file.path}: {e.strerror}") from e
+    min_columns, row_format = box_file.row_format()
     with f:
       for line, row in enumerate(csv.reader(f), 1):
         try:
-          if len(row) < 7 or (not box_file.is_groundtruth and len(row) < 8):
+          if len(row) < min_columns:
             raise ValueError(f"{len(row)} columns")
-          if not box_file.is_groundtruth and float(row[7]) < score_threshold:
+          if (not box_file.is_groundtruth and len(row) > 7
+              and float(row[7]) < score_threshold):
             continue
           key = (row[0], int(row[1]))
           box = tuple(float(v) for v in row[2:6])
-          label = int(row[6]) if row[6].strip() else -1
+          label = int(row[6]) if len(row) > 6 and row[6].strip() else -1
           if label == 0 or label < -1:
             raise ValueError(f"action id {label} (ids start at 1)")
         except ValueError as e:
           raise AnnotationError(
-              f"{box_file.path}:{line}: expected video_id, timestamp, x1, y1, "
-              f"x2, y2, action_id[, score]: {e}") from e
+              f"{box_file.path}:{line}: expected {row_format}: {e}") from e
         entry = frames.setdefault(key, {}).setdefault(",".join(row[2:6]),
                                                       [box, []])
         entry[1].append(label)

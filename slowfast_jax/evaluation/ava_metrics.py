@@ -80,16 +80,21 @@ def box_table(keys: Iterable[str], boxes, labels, scores=None) -> BoxTable:
 def read_label_map(path) -> dict[int, str]:
   """`{action_id: name}` of a label map `.pbtxt` (`name:` and `id:` or
   `label_id:` per `item`), in file order."""
-  label_map, name = {}, None
   with open(path) as f:
-    for line in f:
-      field, _, value = line.strip().partition(":")
-      if field == "name":
-        name = value.strip().strip('"')
-      elif field in ("id", "label_id"):
-        if name is None:
-          raise ValueError(f"{path}: `{line.strip()}` has no `name` before it.")
-        label_map[int(value)] = name
+    return parse_label_map(f, path)
+
+
+def parse_label_map(lines: Iterable[str], path) -> dict[int, str]:
+  """`read_label_map` of the lines of the file `path` (named in errors)."""
+  label_map, name = {}, None
+  for line in lines:
+    field, _, value = line.strip().partition(":")
+    if field == "name":
+      name = value.strip().strip('"')
+    elif field in ("id", "label_id"):
+      if name is None:
+        raise ValueError(f"{path}: `{line.strip()}` has no `name` before it.")
+      label_map[int(value)] = name
   if not label_map:
     raise ValueError(f"{path}: no `item` with a name and an id.")
   return label_map

@@ -9,32 +9,22 @@ top-1 class) and a copy of the video with the current top classes drawn on
 each frame (the window whose centre is nearest the frame's time).
 """
 
-import fractions
 import os
 from typing import Any, Iterator, Sequence
 
-import av
 from etils import epath
 import matplotlib
 
 matplotlib.use("Agg")  # Files only: no display on servers.
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
-from PIL import Image  # pylint: disable=g-import-not-at-top
-from PIL import ImageDraw  # pylint: disable=g-import-not-at-top
-from PIL import ImageFont  # pylint: disable=g-import-not-at-top
 
+from slowfast_jax import class_names
 from slowfast_jax.data import decode
+from slowfast_jax.evaluation import overlay
 from slowfast_jax.evaluation import windows
 
 DPI = 150
-
-
-def top_k(scores: np.ndarray, names: Sequence[str], k: int
-          ) -> list[tuple[str, float]]:
-  """The k best `(name, score)` of `(classes,)` scores, best first."""
-  order = np.argsort(-scores, kind="stable")[:k]
-  return [(names[i], float(scores[i])) for i in order]
 
 
 def timeline_record(result: windows.VideoOutputs, names: Sequence[str],
@@ -46,7 +36,7 @@ def timeline_record(result: windows.VideoOutputs, names: Sequence[str],
       window_frames=spec.window_frames, stride_frames=spec.stride_frames,
       windows=[dict(start=float(start), end=float(end),
                     top=[{"class": n, "score": s}
-                         for n, s in top_k(scores, names, k)])
+                         for n, s in class_names.top_k(scores, names, k)])
                for start, end, scores in zip(result.start_seconds,
                                              result.end_seconds,
                                              result.outputs)])
@@ -135,76 +125,27 @@ def nearest_window(times: np.ndarray, result: windows.VideoOutputs
   return np.where(closer_left, left, right)
 
 
-def _label(lines: Sequence[str], height: int) -> tuple[np.ndarray, np.ndarray]:
-  """The text box: RGB `(h, w, 3)` uint8 and alpha `(h, w, 1)` float."""
-  size = max(10, height // 24)  # Font pixels: 45 at 1080p.
-  font = ImageFont.load_default(size=size)
-  width = max(int(font.getlength(line)) for line in lines) + size
-  box = Image.new("RGBA", (width, len(lines) * (size + 3) + size // 2),
-                  (0, 0, 0, 160))
-  draw = ImageDraw.Draw(box)
-  for i, line in enumerate(lines):
-    draw.text((size // 2, size // 4 + i * (size + 3)), line,
-              fill=(255, 255, 255, 255), font=font)
-  array = np.asarray(box)
-  return array[..., :3], array[..., 3:] / 255.0
-
-
-def _draw(frame: np.ndarray, label: tuple[np.ndarray, np.ndarray]
-          ) -> np.ndarray:
-  rgb, alpha = label
-  h = min(rgb.shape[0], frame.shape[0])
-  w = min(rgb.shape[1], frame.shape[1])
-  out = frame.copy()
-  region = out[:h, :w].astype(np.float64)
-  out[:h, :w] = np.round(region * (1 - alpha[:h, :w]) +
-                         rgb[:h, :w] * alpha[:h, :w]).astype(np.uint8)
-  return out
-
-
-def source_rate(path: str) -> fractions.Fraction:
-  """A video's frame rate as PyAV reads it (e.g. 30000/1001)."""
-  with av.open(path) as container:
-    stream = container.streams.video[0]
-    rate = stream.average_rate or stream.guessed_rate
-  return fractions.Fraction(rate) if rate else fractions.Fraction(30)
-
-
 def overlay_frames(result: windows.VideoOutputs, names: Sequence[str], k: int
                    ) -> Iterator[np.ndarray]:
-  """Every source frame (source size, even-padded) with the current top-k."""
-  rate = source_rate(result.path)
+  """Every source frame (source size) with the current top-k drawn."""
+  rate = overlay.source_rate(result.path)
   labels = {}
   for i, frame in enumerate(decode.iter_decoded(result.path, fps=None,
                                                 short_side=None)):
     w = int(nearest_window(np.array([float(i / rate)]), result)[0])
     if w not in labels:
-      lines = [f"{s:.2f} {n}" for n, s in top_k(result.outputs[w], names, k)]
-      labels[w] = _label(lines, frame.shape[0])
-    pad = ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0))
-    yield np.pad(_draw(frame, labels[w]), pad, mode="edge")
+      lines = [f"{s:.2f} {n}"
+               for n, s in class_names.top_k(result.outputs[w], names, k)]
+      labels[w] = overlay.label_image(lines, frame.shape[0])
+    yield overlay.draw_label(frame, labels[w])
 
 
 def write_overlay(result: windows.VideoOutputs, names: Sequence[str],
                   path: str, *, k: int = 3) -> int:
   """Writes the video with its current top-k classes drawn (H.264 mp4).
 
-  Same frame count and frame rate as the source; odd sizes gain one edge
-  row or column (yuv420p needs even sizes). Written to a temporary file and
-  renamed. Returns the number of frames written.
+  Same frame count and frame rate as the source (`overlay.write_video`).
+  Returns the number of frames written.
   """
-  partial = f"{path}.partial.mp4"
-  count = 0
-  with av.open(partial, "w") as container:
-    stream = container.add_stream("libx264", rate=source_rate(result.path))
-    stream.pix_fmt = "yuv420p"
-    stream.options = {"crf": "20", "preset": "fast"}
-    for frame in overlay_frames(result, names, k):
-      if not count:
-        stream.height, stream.width = frame.shape[:2]
-      video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
-      container.mux(stream.encode(video_frame))
-      count += 1
-    container.mux(stream.encode(None))
-  os.replace(partial, path)
-  return count
+  return overlay.write_video(overlay_frames(result, names, k), path,
+                             overlay.source_rate(result.path))

@@ -25,7 +25,8 @@ _SHORT_SIDE = flags.DEFINE_integer(
     "Resize frames to this short side (default: data.train_jitter_scales[0]).")
 _CROP_SIZE = flags.DEFINE_integer(
     "crop_size", None, "Centre crop side (default: data.test_crop_size).")
-BATCH = flags.DEFINE_integer("batch", 8, "Windows per model call.")
+BATCH = flags.DEFINE_integer(
+    "batch", 8, "Windows (with --boxes: seconds) per model call.")
 
 for _holder in (_WINDOW_FRAMES, _STRIDE_SECONDS, _STRIDE_FRAMES, _SHORT_SIDE,
                 _CROP_SIZE):

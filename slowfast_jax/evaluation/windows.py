@@ -230,10 +230,10 @@ def _decoded_batches(paths: Iterable[str], spec: WindowSpec,
         yield _Batch(path, batch)
       yield _End(path, counted)
     except FILE_ERRORS as error:
-      yield VideoFailure(path, _one_line(error, path))
+      yield VideoFailure(path, one_line_reason(error, path))
 
 
-def _one_line(error: Exception, path: str) -> str:
+def one_line_reason(error: Exception, path: str) -> str:
   """The error's message without the leading path, on one line."""
   if isinstance(error, decode.VideoDecodeError):
     message = error.reason
