@@ -54,20 +54,24 @@ FILES = {
 }
 
 
-def _actor(rng, height: int, width: int, seconds: float) -> dict:
-  """Random size, path and actions of one actor."""
+def _actor(rng, height: int, width: int, seconds: float, slot: int,
+           num_slots: int) -> dict:
+  """Random size, path and actions of one actor, in column `slot` of
+  `num_slots` (actors never overlap)."""
   box_h = int(rng.uniform(0.4, 0.6) * height)
-  box_w = int(rng.uniform(0.25, 0.35) * width)
-  start = rng.uniform([0, 0], [height - box_h, width - box_w])
-  end = rng.uniform([0, 0], [height - box_h, width - box_w])
+  box_w = int(rng.uniform(0.22, 0.3) * width)
+  left, right = slot * width / num_slots, (slot + 1) * width / num_slots
+  low, high = [0, left], [height - box_h, max(left, right - box_w)]
+  start = rng.uniform(low, high)
+  end = np.clip(start + rng.uniform(-0.1, 0.1, 2) * [height, width], low, high)
   actions = [a for a in ACTIONS if rng.uniform() < 0.4]
   if not actions:
     actions = [ACTIONS[rng.integers(len(ACTIONS))]]
   return {
       "size": (box_h, box_w), "start": start, "end": end,
       "frames": int(seconds * FPS), "actions": actions,
-      "texture": np.tile(rng.uniform(0, 255, (3, 3, 3)), (2, 2, 1)),
-      "speed": rng.uniform(0.8, 1.6) * rng.choice([-1, 1]),
+      "texture": np.tile(rng.uniform(0, 255, (4, 4, 3)), (2, 2, 1)),
+      "speed": rng.uniform(1.5, 2.5) * rng.choice([-1, 1]),
       "phase": rng.uniform(0, 2 * np.pi),
       "period": rng.uniform(8, 14), "brightness": rng.uniform(-50, 50),
   }
@@ -86,11 +90,11 @@ def _patch(actor: dict, t: int) -> np.ndarray:
   box_h, box_w = actor["size"]
   side = 6 * -(-2 * max(box_h, box_w) // 6)  # Texture period: side / 2.
   tile = np.asarray(Image.fromarray(actor["texture"].astype(np.uint8)).resize(
-      (side, side), Image.Resampling.NEAREST), np.float32)
+      (side, side), Image.Resampling.BILINEAR), np.float32)
   angle = phase = 0.0
   wave = np.sin(2 * np.pi * t / actor["period"] + actor["phase"])
   if "spin" in actor["actions"]:
-    angle = 4.0 * actor["speed"] * t
+    angle = 3.0 * actor["speed"] * t
   if "slide" in actor["actions"]:
     phase = actor["speed"] * t
   image = Image.fromarray(tile.astype(np.uint8)).rotate(
@@ -98,20 +102,21 @@ def _patch(actor: dict, t: int) -> np.ndarray:
       fillcolor=(128, 128, 128)) if angle else Image.fromarray(
           tile.astype(np.uint8))
   tile = np.asarray(image, np.float32)
-  dy = 3.0 * wave if "bob" in actor["actions"] else 0.0
+  dy = 5.0 * wave if "bob" in actor["actions"] else 0.0
   y0 = int(round(side / 4 + dy))
   x0 = int(round(side / 4 + phase)) % (side // 2)
   patch = tile[y0:y0 + box_h, x0:x0 + box_w]
   light = actor["brightness"]
   if "flicker" in actor["actions"]:
-    light += 40.0 * wave
+    light += 50.0 * wave
   return patch + light
 
 
 def movie(rng, *, height: int, width: int, seconds: float, num_actors: int):
   """Frames uint8 `(time, height, width, 3)` and the actors."""
   background = (synthetic.smooth_texture(rng, height, width, 12) * 40 + 110)
-  actors = [_actor(rng, height, width, seconds) for _ in range(num_actors)]
+  actors = [_actor(rng, height, width, seconds, slot, num_actors)
+            for slot in range(num_actors)]
   num_frames = int(seconds * FPS)
   frames = np.empty((num_frames, height, width, 3), np.uint8)
   for t in range(num_frames):
