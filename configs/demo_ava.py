@@ -34,7 +34,7 @@ def get_config():
   data.generate_demo = True
   data.demo_train_movies = 48
   data.demo_val_movies = 8
-  data.demo_frame_size = [72, 96]  # (height, width)
+  data.demo_frame_size = (72, 96)  # (height, width)
   data.demo_seconds = 8.0
   data.keyframe_seconds = (1, 6)
   data.train_jitter_scales = [64, 80]

@@ -1,6 +1,6 @@
 """AVA detection end to end: train.py (sharded, resumed) and eval.py on 1 and
-2 hosts, on a tiny synthetic AVA set made by `configs/demo_ava.py` on first
-use (4 training and 3 validation movies of 4 s, 48x64 px)."""
+2 hosts, with the tiny `configs/demo_ava.py` of `ava_train_configs` (its
+synthetic AVA set is made on first use)."""
 
 import json
 import pathlib
@@ -19,31 +19,15 @@ import processes
 import train_configs
 
 ROOT = processes.ROOT
-DEMO = str(ROOT / "configs" / "demo_ava.py")
-# 8 training keyframes (seconds 1-2 of 4 movies) in batches of 4: 2 steps per
-# epoch, 3 epochs; a checkpoint every 2 steps.
-FINAL_STEP = 6
-
-
-def overrides(data_dir) -> list[str]:
-  tiny = {
-      "model.width_per_group": 4, "model.num_frames": 8,
-      "model.train_crop_size": 32, "data.train_jitter_scales": "(32,40)",
-      "data.test_crop_size": 48, "data.data_dir": data_dir,
-      "data.demo_train_movies": 4, "data.demo_val_movies": 3,
-      "data.demo_frame_size": "(48,64)", "data.demo_seconds": 4.0,
-      "data.keyframe_seconds": "(1,2)", "global_batch_size": 4,
-      "eval.batch_size": 4, "num_epochs": 3, "optim.warmup_epochs": 1.0,
-      "optim.steps": "(0,2)", "optim.lrs": "(1.0,0.1)",
-      "eval_every_epochs": 3, "checkpoint_every_steps": 2,
-      "keep_checkpoints": 3, "log_every_steps": 1}
-  return [f"--config.{k}={v}" for k, v in tiny.items()]
+CONFIG = str(ROOT / "tests" / "ava_train_configs.py")
+FINAL_STEP = 6  # 8 training keyframes in batches of 4, 3 epochs.
 
 
 def train(workdir, data_dir, log):
   return processes.launch(
-      [sys.executable, "train.py", "--config", DEMO, "--workdir", str(workdir),
-       *overrides(data_dir)], log_path=log, devices=2)
+      [sys.executable, "train.py", "--config", CONFIG, "--workdir",
+       str(workdir), f"--config.data.data_dir={data_dir}"], log_path=log,
+      devices=2)
 
 
 def evaluate(workdir, output, log, data_dir, **env):
@@ -119,7 +103,7 @@ def test_eval_on_two_hosts_equals_one_host(trained, tmp_path):
                 for d in (one, two)]
   assert detections[0] == detections[1]
   assert len(detections[0].splitlines()) == results[0]["num_boxes"] * 4
-  files = {kind: ava_builder.evaluation_file(data_dir, "ava_synthetic_v1",
+  files = {kind: ava_builder.evaluation_file(data_dir, "ava_synthetic_tiny",
                                              kind, "val")
            for kind in ("groundtruth", "label_map", "excluded")}
   from_files = ava_metrics.evaluate_files(
