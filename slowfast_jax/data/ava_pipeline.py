@@ -29,13 +29,13 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from slowfast_jax import class_names
 from slowfast_jax import validate
 from slowfast_jax.data import ava_builder
 from slowfast_jax.data import ava_transforms
 from slowfast_jax.data import decode
 from slowfast_jax.data import pipeline
 from slowfast_jax.data import views
-from slowfast_jax.evaluation import ava_metrics
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -59,8 +59,8 @@ def dataset_info(config, split: str | None = None) -> pipeline.DatasetInfo:
   """Keyframes per split and class names of the prepared AVA dataset.
 
   Class `i` (logit column) is action id `i + 1`, up to the label map's
-  largest id; ids the label map lacks (AVA v2.2 uses 60 of 80) are named
-  `action_ID`.
+  largest id (`class_names.read_labels_file`: ids the label map lacks, as
+  20 of AVA v2.2's 80, are named `action ID`).
   """
   data = config.data
   if not data.data_dir:
@@ -70,10 +70,8 @@ def dataset_info(config, split: str | None = None) -> pipeline.DatasetInfo:
            for name, info in builder.info.splits.items()}
   if split is not None:
     sizes = {split: sizes[split]}
-  label_map = ava_metrics.read_label_map(ava_builder.evaluation_file(
-      data.data_dir, data.name, "label_map"))
-  names = tuple(label_map.get(i, f"action_{i}")
-                for i in range(1, max(label_map) + 1))
+  names = tuple(class_names.read_labels_file(ava_builder.evaluation_file(
+      data.data_dir, data.name, "label_map")))
   metadata = builder.info.metadata or {}
   return pipeline.DatasetInfo(
       name=data.name, num_examples=sizes, class_names=names,
