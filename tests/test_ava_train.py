@@ -7,14 +7,20 @@ import pathlib
 import signal
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from slowfast_jax import checkpoint
+from slowfast_jax import models
+from slowfast_jax import train_lib
 from slowfast_jax.data import ava_builder
 from slowfast_jax.evaluation import ava_evaluator
 from slowfast_jax.evaluation import ava_metrics
 
+import ava_train_configs
+from model_configs import random_variables
 import processes
 import train_configs
 
@@ -48,7 +54,6 @@ def trained(tmp_path_factory):
 
 
 def flat_variables(workdir, step=FINAL_STEP):
-  import jax  # pylint: disable=g-import-not-at-top
   variables, _ = checkpoint.restore_variables(workdir / "checkpoints",
                                               step=step)
   return {jax.tree_util.keystr(p): np.asarray(v) for p, v in
@@ -112,3 +117,33 @@ def test_eval_on_two_hosts_equals_one_host(trained, tmp_path):
   # The CSV keeps 3 decimals of the boxes and 4 of the scores.
   assert from_files["mean_ap"] == pytest.approx(results[0]["mean_ap"],
                                                 abs=0.02)
+
+
+def test_init_from_a_kinetics_checkpoint_keeps_the_backbone(tmp_path):
+  """A classification checkpoint of the same backbone initialises a
+  detection model: every backbone array is the checkpoint's, the head is
+  fresh (`init_head = "reinit"`, as in the AVA presets)."""
+  config = ava_train_configs.get_config()
+  kinetics = config.model.copy_and_resolve_references()
+  kinetics.detection = False
+  kinetics.spatial_strides = [1, 2, 2, 2]
+  kinetics.spatial_dilations = [1, 1, 1, 1]
+  kinetics.num_classes = 400
+  inputs = [jnp.zeros(s) for s in models.input_shapes(kinetics, 32)]
+  loaded = jax.tree.map(np.asarray, random_variables(
+      models.build_model(kinetics), inputs))
+  checkpoint.save_variables(tmp_path / "k400", loaded)
+  detection_inputs = [jnp.zeros(s) for s in models.input_shapes(
+      config.model, 32)]
+  fresh = jax.tree.map(np.asarray, random_variables(
+      models.build_model(config.model), detection_inputs, seed=1))
+  config.init_from = str(tmp_path / "k400")
+  got = train_lib.load_pretrained(config, fresh)
+  flat = lambda tree: {jax.tree_util.keystr(p): v for p, v in
+                       jax.tree_util.tree_flatten_with_path(tree)[0]}
+  got, loaded, fresh = flat(got), flat(loaded), flat(fresh)
+  assert got.keys() == fresh.keys()
+  for name, value in got.items():
+    want = fresh[name] if "'head'" in name else loaded[name]
+    np.testing.assert_array_equal(value, want, err_msg=name)
+  assert any("'head'" in name for name in got)
