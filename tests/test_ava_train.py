@@ -3,7 +3,6 @@
 synthetic AVA set is made on first use)."""
 
 import json
-import pathlib
 import signal
 import sys
 
