@@ -15,6 +15,12 @@ of every video of the split is scored; scores are summed per video
 written to `results.json`, with the per-video ids, labels and scores in
 `scores.npz`, in `--output` (default: the checkpoint directory).
 
+A multi-label checkpoint (`config.data.multi_label`, the Charades presets) is
+tested as the release tests Charades: the sigmoid scores of the views, their
+element-wise maximum per video (`config.eval.ensemble = "max"`), and the
+release's mAP (`mean_ap`, with `per_class_ap` by class name: null for a class
+without a positive video); `--plots` draws `per_class_ap.png`.
+
 A detection checkpoint (`config.model.detection`, the AVA presets) is tested
 as the release tests AVA: every keyframe of the split once, the whole frame
 at short side `config.data.test_crop_size`, a sigmoid score per box and
@@ -110,16 +116,23 @@ def _test_classification(config, split, score, variables, mesh, metadata):
   num_batches = pipeline.num_eval_batches(
       info.num_examples[split], num_clips=num_clips, num_crops=num_crops,
       batch_size=config.eval.batch_size, process_count=jax.process_count())
+  multi_label = bool(config.data.get("multi_label", False))
   result = evaluator.evaluate(
       score, variables, batches.as_numpy_iterator(),
       num_classes=config.model.num_classes, num_clips=num_clips,
       num_crops=num_crops, ensemble=config.eval.ensemble,
-      num_videos=info.num_examples[split], num_batches=num_batches, mesh=mesh)
+      num_videos=info.num_examples[split], num_batches=num_batches, mesh=mesh,
+      multi_label=multi_label)
+  names = class_names_lib.resolve(config.model.num_classes, metadata=metadata,
+                                  dataset_names=info.class_names)
+  if multi_label:  # AP by class name, as the AVA test reports it.
+    result.metrics["per_class_ap"] = dict(
+        zip(names, result.metrics["per_class_ap"]))
 
   def write_plots(output):
-    names = class_names_lib.resolve(config.model.num_classes,
-                                    metadata=metadata,
-                                    dataset_names=info.class_names)
+    if multi_label:
+      return [plots.write_ap_plot(output, result.metrics["per_class_ap"],
+                                  metric="AP")]
     return plots.write_plots(output, result.labels, result.scores, names)
 
   write_results = lambda output, extra: evaluator.write_results(

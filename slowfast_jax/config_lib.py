@@ -101,6 +101,20 @@ def data_config() -> ml_collections.ConfigDict:
   c.mean = [0.45, 0.45, 0.45]
   c.std = [0.225, 0.225, 0.225]
   c.random_flip = True
+  # DATA.INV_UNIFORM_SAMPLE: draw the training short side as 1 / U(1 / max,
+  # 1 / min) instead of U(min, max).
+  c.inv_uniform_sample = False
+  c.bgr = False  # DATA.REVERSE_INPUT_CHANNEL: the model sees BGR.
+  # DATA.MULTI_LABEL (release: with MODEL.LOSS_FUNC bce_logit and
+  # MODEL.HEAD_ACT sigmoid, as its Charades configs set them together):
+  # multi-hot labels, sigmoid BCE loss, sigmoid test scores, mAP
+  # (docs/charades.md). The prepared dataset must hold multi-label examples.
+  c.multi_label = False
+  # Which frames a clip takes (slowfast_jax.data.sampling): "kinetics" (the
+  # release's Kinetics loader: linspace over a window sized by target_fps)
+  # or "charades" (its Charades loader: an integer start, every
+  # sampling_rate-th stored frame).
+  c.clip_sampling = "kinetics"
   # Single-view validation during training: "random" = the release's
   # train-style random window/scale/crop/flip (seeded), "center" = the
   # deterministic test-style view (first window, centre crop).
@@ -223,7 +237,6 @@ def ava_data_config(sampling_rate: int, test_crop_size: int,
   c.label_map_file = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
   c.exclusion_file = "ava_val_excluded_timestamps_v2.2.csv"
   c.groundtruth_file = "ava_val_v2.2.csv"
-  c.bgr = False
   c.train_use_color_augmentation = False
   c.train_pca_jitter_only = True
   c.test_force_flip = False
@@ -289,6 +302,86 @@ def ava_config(model: ml_collections.ConfigDict, *, sampling_rate: int,
   # Training starts from a Kinetics checkpoint with a new 80-class head.
   config.init_head = "reinit"
   config.precise_bn.enabled = False  # BN.USE_PRECISE_STATS of the AVA configs.
+  return config
+
+
+# ------------------------------------------------------------------ Charades ---
+# The release's Charades configs (configs/Charades/SLOWFAST_16x8_R50.yaml and
+# SLOWFAST_16x8_R50_multigrid.yaml) and the defaults they leave unset.
+
+CHARADES_NUM_CLASSES = 157
+
+
+def multigrid_config(*, short_cycle: bool,
+                     long_cycle: bool) -> ml_collections.ConfigDict:
+  """The `multigrid` section: the release's MULTIGRID.* values.
+
+  Stored so a preset carries its yaml's values; the multigrid schedule itself
+  (short and long cycles) is not implemented, and `validate` refuses to
+  train with either cycle on.
+  """
+  c = ml_collections.ConfigDict()
+  c.short_cycle = short_cycle  # MULTIGRID.SHORT_CYCLE
+  c.long_cycle = long_cycle  # MULTIGRID.LONG_CYCLE
+  c.epoch_factor = 1.5
+  c.short_cycle_factors = (0.5, 0.5**0.5)
+  c.long_cycle_factors = ((0.25, 0.5**0.5), (0.5, 0.5**0.5), (0.5, 1.0),
+                          (1.0, 1.0))  # (temporal, spatial) factors.
+  c.bn_base_size = 8
+  c.eval_freq = 3
+  return c
+
+
+def charades_config(model: ml_collections.ConfigDict, *,
+                    multigrid: bool = False) -> ml_collections.ConfigDict:
+  """A full Charades config: the release's multi-label recipe.
+
+  157 classes, multi-hot labels, sigmoid BCE with logits, the release's
+  Charades clip sampling (`clip_sampling = "charades"`) on frames stored at
+  24 fps, inverse-uniform scale jitter in [256, 340], BGR input, test by the
+  maximum over 10 × 3 views of the sigmoid scores, mAP. Batch 16 with
+  BatchNorm statistics over 8 clips (2 per GPU synced over
+  BN.NUM_SYNC_DEVICES 4), precise BatchNorm, 57 epochs: 4 warmup epochs
+  from 1e-4, then 0.0375 × 1, 0.1, 0.01 from epochs 0, 41, 49. Training
+  starts from a Kinetics checkpoint (`init_from`) with a new classifier.
+
+  Args:
+    model: `model_config(...)` of the SlowFast 16×8 R50 (64 Fast frames).
+    multigrid: the `_multigrid` yaml's MULTIGRID.SHORT_CYCLE and LONG_CYCLE
+      (stored only: the multigrid schedule is not implemented).
+  """
+  model.num_classes = CHARADES_NUM_CLASSES
+  model.bn_group_size = 8
+  config = kinetics_config(model, sampling_rate=2)
+  data = config.data
+  data.name = "charades"
+  data.target_fps = 24.0  # The release's frames (Charades_v1_rgb) are 24 fps.
+  data.train_jitter_scales = [256, 340]
+  data.test_crop_size = 256
+  data.inv_uniform_sample = True
+  data.bgr = True
+  data.multi_label = True
+  data.clip_sampling = "charades"
+  data.test_split = "val"  # The release's "val" list: Charades' test set.
+  config.global_batch_size = 16
+  config.optim.base_batch_size = 16
+  config.optim.base_lr = 0.0375
+  config.optim.lr_policy = "steps_with_relative_lrs"
+  config.optim.steps = (0, 41, 49)
+  # SOLVER.LRS as the yaml gives it; only the first len(steps) are used.
+  config.optim.lrs = (1.0, 0.1, 0.01, 0.001, 0.0001, 0.00001)
+  config.optim.weight_decay = 1e-4
+  config.optim.warmup_epochs = 4.0
+  config.optim.warmup_start_lr = 0.0001
+  config.num_epochs = 57
+  config.eval_every_epochs = 6  # TRAIN.EVAL_PERIOD (= CHECKPOINT_PERIOD).
+  config.eval.num_clips = 10
+  config.eval.num_crops = 3
+  config.eval.batch_size = 16
+  config.eval.ensemble = "max"  # DATA.ENSEMBLE_METHOD
+  config.init_head = "reinit"  # TRAIN.CHECKPOINT_FILE_PATH: Kinetics weights.
+  config.multigrid = multigrid_config(short_cycle=multigrid,
+                                      long_cycle=multigrid)
   return config
 
 

@@ -8,7 +8,9 @@ decoding, so tests and benchmarks measure the training step alone.
 The global batch of step `s` is a function of `(seed, s)` only, and host `i`
 of `n` yields rows `[i * B / n, (i + 1) * B / n)` of it; so any number of
 hosts sees the same global batches, and `start_step` resumes exactly.
-The label shifts the clip's brightness, so a model can learn it.
+The label shifts the clip's brightness, so a model can learn it. With
+`config.data.multi_label` the labels are that class as multi-hot rows
+`(batch, num_classes)` (padding rows all 0).
 
 Test aid: with `config.data.fake_nan_at_step = s` (> 0) the clips are float32
 and step `s`'s batch is NaN, a deterministic divergence for the training
@@ -31,6 +33,15 @@ def _clips(rng: np.random.Generator, labels: np.ndarray, num_frames: int,
   noise = rng.integers(0, 128, (len(labels), num_frames, crop, crop, 3))
   offset = (labels * (128 // max(num_classes, 1)))[:, None, None, None, None]
   return (noise + offset).astype(np.uint8)
+
+
+def _label_rows(config: ml_collections.ConfigDict, labels: np.ndarray,
+                mask: np.ndarray | None = None) -> np.ndarray:
+  """int32 labels, as multi-hot rows for a multi-label config."""
+  if not config.data.get("multi_label", False):
+    return labels.astype(np.int32)
+  rows = np.eye(config.model.num_classes, dtype=np.int32)[labels]
+  return rows if mask is None else rows * mask[:, None]
 
 
 def dataset_info(config: ml_collections.ConfigDict,
@@ -67,7 +78,8 @@ def make_train_dataset(config: ml_collections.ConfigDict, *,
       video = video.astype(np.float32)
       if step + 1 == nan_at_step:
         video[:] = np.nan
-    yield {"video": video, "label": labels[first:first + rows]}
+    yield {"video": video,
+           "label": _label_rows(config, labels[first:first + rows])}
     step += 1
 
 
@@ -102,5 +114,6 @@ def make_eval_dataset(config: ml_collections.ConfigDict, split: str, *,
     rng = np.random.default_rng([config.seed, 1 << 20, process_index, b])
     video = _clips(rng, labels[s], config.model.num_frames, crop, classes)
     video[~mask[s]] = 0
-    yield {"video": video, "label": labels[s], "video_index": video_index[s],
+    yield {"video": video, "label": _label_rows(config, labels[s], mask[s]),
+           "video_index": video_index[s],
            "view_index": view_index[s], "mask": mask[s]}

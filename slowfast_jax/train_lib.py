@@ -278,9 +278,13 @@ def loss_and_metrics(logits: jax.Array, batch: dict[str, jax.Array],
   """The training loss and `top1` of a batch's logits.
 
   Classification: softmax cross-entropy (with `optim.label_smoothing`) and
-  the share of clips whose best class is the label. Detection: the release's
-  sigmoid BCE over the real boxes (`detection_loss.box_bce_loss`) and the
-  share of labelled boxes whose best class is one of theirs.
+  the share of clips whose best class is the label. Multi-label
+  (`data.multi_label`, Charades): the release's `bce_logit`, sigmoid BCE
+  with logits averaged over clips and classes, against the clips' multi-hot
+  `label` `(batch, classes)`; `top1` is the share of clips with at least one
+  label whose best class is one of them. Detection: the release's sigmoid
+  BCE over the real boxes (`detection_loss.box_bce_loss`) and the share of
+  labelled boxes whose best class is one of theirs.
   """
   if config.model.detection:
     loss = detection_loss.box_bce_loss(logits, batch["labels"],
@@ -288,6 +292,13 @@ def loss_and_metrics(logits: jax.Array, batch: dict[str, jax.Array],
     return loss, {"top1": detection_loss.box_top1(logits, batch["labels"],
                                                   batch["box_mask"])}
   labels = batch["label"]
+  if config.data.get("multi_label", False):
+    # One "box" per clip: the mean over clips and classes is bce_logit's.
+    every_clip = jnp.ones(labels.shape[:1] + (1,), bool)
+    return (detection_loss.box_bce_loss(logits[:, None], labels[:, None],
+                                        every_clip),
+            {"top1": detection_loss.box_top1(logits[:, None],
+                                             labels[:, None], every_clip)})
   loss = optim.cross_entropy_loss(logits, labels, config.optim.label_smoothing)
   return loss, {"top1": jnp.mean(jnp.argmax(logits, -1) == labels)}
 
@@ -444,8 +455,10 @@ def evaluate(score, variables, config: ml_collections.ConfigDict, mesh,
   """In-training validation on `config.data.val_split`.
 
   Classification: the evaluator with one view per video (`val_top1`,
-  `val_loss`, `val_views`). Detection: the release's AVA validation, the
-  frame-level mAP of the centre crops (`val_map`, `val_keyframes`).
+  `val_loss`, `val_views`); multi-label (Charades), the release's mAP of
+  those views' sigmoid scores against the videos' labels (`val_map`,
+  `val_views`). Detection: the release's AVA validation, the frame-level
+  mAP of the centre crops (`val_map`, `val_keyframes`).
   """
   split, host = config.data.val_split, jax.process_index()
   if config.model.detection:
@@ -463,10 +476,14 @@ def evaluate(score, variables, config: ml_collections.ConfigDict, mesh,
       config, split, num_clips=1, num_crops=1,
       batch_size=config.eval.batch_size, process_index=host,
       process_count=jax.process_count())
+  multi_label = bool(config.data.get("multi_label", False))
   result = evaluator.evaluate(
       score, variables, batches,
       num_classes=config.model.num_classes, num_clips=1, num_crops=1,
-      mesh=mesh, progress=False)
+      mesh=mesh, progress=False, multi_label=multi_label)
+  if multi_label:
+    return {"val_map": result.metrics["mean_ap"],
+            "val_views": result.metrics["num_views"]}
   return {"val_top1": result.metrics["top1"],
           "val_loss": result.metrics.get("nll", float("nan")),
           "val_views": result.metrics["num_views"]}

@@ -19,6 +19,7 @@ from slowfast_jax.training import freeze
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 DTYPES = ("float32", "bfloat16")
 INIT_HEADS = ("keep", "reinit")
+CLIP_SAMPLINGS = ("kinetics", "charades")
 
 
 class ConfigError(ValueError):
@@ -132,6 +133,14 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
   _require(data.train_crop_size == config.model.train_crop_size,
            f"config.data.train_crop_size={data.train_crop_size} differs from "
            f"config.model.train_crop_size={config.model.train_crop_size}.")
+  sampling = data.get("clip_sampling", "kinetics")
+  _require(sampling in CLIP_SAMPLINGS,
+           f"config.data.clip_sampling={sampling!r}; expected one of "
+           f"{CLIP_SAMPLINGS}.")
+  _require(not (data.get("multi_label", False) and config.model.detection),
+           "config.data.multi_label=True is for clip classification "
+           "(Charades); a detection model (config.model.detection) has "
+           "multi-hot labels per box already.")
   if data.name in sources.SOURCES:  # No files (e.g. fake data).
     return
   _require(bool(data.data_dir),
@@ -180,12 +189,14 @@ def validate_schedule(config: ml_collections.ConfigDict) -> None:
                 f"config.optim.lr_policy={policy!r}; expected one of "
                 f"{tuple(lr_policies.LR_POLICIES)}."))
   if policy == "steps_with_relative_lrs":
-    rules.append((len(optim.steps) == len(optim.lrs) >= 1 and
+    # Rates beyond the steps are unused, as in the release (its Charades
+    # configs list 6 rates for 3 steps).
+    rules.append((len(optim.lrs) >= len(optim.steps) >= 1 and
                   optim.steps[0] == 0 and list(optim.steps) == sorted(
                       optim.steps),
                   f"config.optim.steps={list(optim.steps)} and "
-                  f"config.optim.lrs={list(optim.lrs)}: one relative rate "
-                  "per step, steps increasing from 0."))
+                  f"config.optim.lrs={list(optim.lrs)}: at least one relative "
+                  "rate per step, steps increasing from 0."))
   if config_lib.uses_precise_bn(config):
     num_batches = config.precise_bn.num_batches
     rules.append((num_batches >= 1,
@@ -223,6 +234,18 @@ def validate_init(config: ml_collections.ConfigDict) -> None:
            "config.precise_bn.enabled=False.")
 
 
+def validate_multigrid(config: ml_collections.ConfigDict) -> None:
+  """Refuses the multigrid schedule, which is stored but not implemented."""
+  multigrid = config.get("multigrid")
+  if multigrid is None:
+    return
+  _require(not (multigrid.short_cycle or multigrid.long_cycle),
+           "config.multigrid: the multigrid schedule (short and long cycles) "
+           "is not implemented; pass --config.multigrid.short_cycle=False "
+           "--config.multigrid.long_cycle=False to train with the plain "
+           "schedule.")
+
+
 def validate_config(config: ml_collections.ConfigDict, *,
                     device_count: int) -> None:
   """All checks; raises `ConfigError` naming the first bad field."""
@@ -231,6 +254,7 @@ def validate_config(config: ml_collections.ConfigDict, *,
   validate_data(config)
   validate_schedule(config)
   validate_init(config)
+  validate_multigrid(config)
 
 
 def validate_ava_dataset(config: ml_collections.ConfigDict, metadata: dict,

@@ -79,24 +79,38 @@ def test_bad_inputs_raise():
 def test_max_over_views_then_map():
   """`ENSEMBLE_METHOD: max`: per-video element-wise max of the views' scores.
 
-  The aggregator keeps one integer label per video, so the multi-hot labels
-  are looked up by video index; scores include negatives (logits), which the
-  max must keep (the release starts its max from -1e10, not 0).
+  The aggregator carries each video's multi-hot labels (`multi_label`);
+  scores include negatives (logits), which the max must keep (the release
+  starts its max from -1e10, not 0).
   """
   videos, views, classes = 9, 4, 6
   rng = np.random.default_rng(3)
   view_scores = rng.normal(-1.0, 1.0, (videos, views, classes))
   _, labels = random_multilabel(videos, classes, 4)
-  aggregator = ViewAggregator(classes, views, ensemble="max")
+  aggregator = ViewAggregator(classes, views, ensemble="max",
+                              multi_label=True)
   video, view = np.divmod(rng.permutation(videos * views), views)
   for start in range(0, len(video), 5):
     v, w = video[start:start + 5], view[start:start + 5]
-    aggregator.add(view_scores[v, w], np.zeros(len(v)), v, w, np.ones(len(v)))
-  index, _, scores = aggregator.result()
+    aggregator.add(view_scores[v, w], labels[v], v, w, np.ones(len(v)))
+  index, got_labels, scores = aggregator.result()
   want = view_scores.max(axis=1)
   np.testing.assert_array_equal(index, np.arange(videos))
+  np.testing.assert_array_equal(got_labels, labels)
   np.testing.assert_array_equal(scores, want)
   assert (want < 0).any()
   assert multilabel_metrics.mean_average_precision(
-      scores, labels[index]) == pytest.approx(release_map(want, labels),
-                                              abs=1e-12)
+      scores, got_labels) == pytest.approx(release_map(want, labels),
+                                           abs=1e-12)
+  # Views of one video with other labels are an input-pipeline bug, in one
+  # batch or across batches.
+  other = labels[:2].copy()
+  other[1] = 1 - other[0]
+  with pytest.raises(ValueError, match="different labels"):
+    aggregator.add(view_scores[:2, 0], other, np.array([9, 9]),
+                   np.array([0, 1]), np.ones(2))
+  aggregator.add(view_scores[:1, 0], other[:1], np.array([10]),
+                 np.array([0]), np.ones(1))
+  with pytest.raises(ValueError, match="different labels"):
+    aggregator.add(view_scores[:1, 0], other[1:], np.array([10]),
+                   np.array([1]), np.ones(1))

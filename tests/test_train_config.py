@@ -18,10 +18,11 @@ def check(config, devices=1):
 
 
 @pytest.mark.parametrize("name",
-                         model_configs.PRESETS + model_configs.AVA_PRESETS)
+                         model_configs.PRESETS + model_configs.AVA_PRESETS +
+                         model_configs.CHARADES_PRESETS)
 def test_precise_bn_where_the_release_has_it(name):
   """BN.USE_PRECISE_STATS (NUM_BATCHES_PRECISE 200): True in the release's
-  Kinetics configs, False in its AVA configs."""
+  Kinetics and Charades configs, False in its AVA configs."""
   config = model_configs.load_preset(name)
   assert config.precise_bn.enabled == (not name.startswith("ava_"))
   assert config.precise_bn.num_batches == 200

@@ -12,10 +12,15 @@ Layout (a standard TFDS dataset directory, readable with
 Each example: `video` (`tfds.features.Video`, one JPEG per frame at the
 dataset's frame rate), `label` (ClassLabel), `video_id` (the list's path).
 `metadata.json` records `fps` and `short_side`.
+
+A multi-label dataset (Charades, `slowfast_jax.data.charades_prepare`) has
+`labels` (a sequence of ClassLabel: the video's classes) instead of `label`,
+and its actions as time spans (`multi_label_features`).
 """
 
 import os
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -30,6 +35,42 @@ def features(class_names) -> tfds.features.FeaturesDict:
       "label": tfds.features.ClassLabel(names=list(class_names)),
       "video_id": tfds.features.Text(),
   })
+
+
+def multi_label_features(class_names) -> tfds.features.FeaturesDict:
+  """A multi-label video: its classes and its actions' time spans.
+
+  `labels`: the video's classes (those of its actions that cover a stored
+  frame). Per action (parallel lists, in the annotation's order, those
+  covering no stored frame left out): `action_class`, `action_start` and
+  `action_end` (seconds, as annotated), `action_first_frame` and
+  `action_last_frame` (the stored frames it covers, both included).
+  """
+  seconds = lambda: tfds.features.Tensor(shape=(None,), dtype=np.float32)
+  frames = lambda: tfds.features.Tensor(shape=(None,), dtype=np.int64)
+  return tfds.features.FeaturesDict({
+      "video": tfds.features.Video(shape=(None, None, None, 3),
+                                   encoding_format="jpeg"),
+      "labels": tfds.features.Sequence(
+          tfds.features.ClassLabel(names=list(class_names))),
+      "action_class": frames(),
+      "action_start": seconds(),
+      "action_end": seconds(),
+      "action_first_frame": frames(),
+      "action_last_frame": frames(),
+      "video_id": tfds.features.Text(),
+  })
+
+
+def class_names_of(features) -> tuple[str, ...]:
+  """The class names of a prepared dataset's features (either layout)."""
+  if "labels" in features:
+    return tuple(features["labels"].feature.names)
+  return tuple(features["label"].names)
+
+
+def is_multi_label(features) -> bool:
+  return "labels" in features
 
 
 def version_dir(data_dir, name: str) -> str:
@@ -61,8 +102,13 @@ def write_records(path: str, records) -> int:
 def write_metadata(directory, name: str, class_names,
                    shard_lengths: dict[str, list[int]],
                    num_bytes: dict[str, int], *, fps: float, short_side: int,
-                   description: str) -> None:
-  """Writes dataset_info.json & co. for shards already on disk."""
+                   description: str, feature_spec=None,
+                   supervised_keys=("video", "label")) -> None:
+  """Writes dataset_info.json & co. for shards already on disk.
+
+  `feature_spec` defaults to `features(class_names)` (one class per video);
+  `supervised_keys` may be None.
+  """
   split_infos = [
       tfds.core.SplitInfo(name=split, shard_lengths=lengths,
                           num_bytes=num_bytes[split],
@@ -71,10 +117,12 @@ def write_metadata(directory, name: str, class_names,
       for split, lengths in shard_lengths.items()
   ]
   tfds.folder_dataset.write_metadata(
-      data_dir=directory, features=features(class_names),
+      data_dir=directory,
+      features=(features(class_names) if feature_spec is None
+                else feature_spec),
       split_infos=split_infos, filename_template=FILE_TEMPLATE,
       check_data=False, description=description,
-      supervised_keys=("video", "label"),
+      supervised_keys=supervised_keys,
       metadata=tfds.core.MetadataDict(fps=float(fps),
                                       short_side=int(short_side or 0)))
 

@@ -24,14 +24,18 @@ def prepare_pathways(video, model_config, data_config) -> list[jnp.ndarray]:
     video: uint8 `(batch, time, height, width, 3)`, time = the network's
       `num_frames` (the Fast pathway's for SlowFast).
     model_config: `config.model` (`arch`, `alpha`).
-    data_config: `config.data` (`mean`, `std`).
+    data_config: `config.data` (`mean`, `std`, `bgr`).
 
   Returns:
     float32 arrays: `[slow, fast]` for `arch == "slowfast"`, where slow =
     fast[:, long(linspace(0, T - 1, T // alpha))] as the release selects
     (`sampling.slow_pathway_indices`); `[clip]` for single-pathway archs.
+    With `data_config.bgr` (release DATA.REVERSE_INPUT_CHANNEL) the channels
+    are reversed after normalizing, as the release does.
   """
   x = normalize(video, data_config.mean, data_config.std)
+  if data_config.get("bgr", False):
+    x = x[..., ::-1]
   if model_config.arch != "slowfast":
     return [x]
   # Static indices (T is a static shape), so this is a cheap gather.

@@ -31,6 +31,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from slowfast_jax.data import builder as builder_lib
+from slowfast_jax.data import multi_label
 from slowfast_jax.data import views
 
 try:  # The input pipeline must never take accelerator memory.
@@ -67,9 +68,19 @@ def _load_builder(data_dir: str, name: str):
 
 
 def _builder(data_config):
+  """The dataset's builder; its labels must be the config's kind."""
   if not data_config.data_dir:
     raise ValueError("config.data.data_dir is not set")
-  return _load_builder(str(data_config.data_dir), data_config.name)
+  builder = _load_builder(str(data_config.data_dir), data_config.name)
+  is_multi = builder_lib.is_multi_label(builder.info.features)
+  if is_multi != bool(data_config.get("multi_label", False)):
+    kind = ("multi-label (several classes per video)" if is_multi
+            else "single-label (one class per video)")
+    raise ValueError(
+        f"dataset {data_config.name!r} is {kind} but config.data.multi_label"
+        f"={not is_multi}; use a config for it (multi-label: a charades_* "
+        f"preset, docs/charades.md) or --config.data.multi_label={is_multi}")
+  return builder
 
 
 def dataset_info(config, split: str | None = None) -> DatasetInfo:
@@ -89,7 +100,7 @@ def dataset_info(config, split: str | None = None) -> DatasetInfo:
   metadata = builder.info.metadata or {}
   return DatasetInfo(
       name=data.name, num_examples=sizes,
-      class_names=tuple(builder.info.features["label"].names),
+      class_names=builder_lib.class_names_of(builder.info.features),
       fps=builder_lib.stored_fps(builder),
       short_side=int(metadata.get("short_side", 0)))
 
@@ -136,7 +147,8 @@ def _read_files(filenames, skips, takes, cycle_length: int):
 
 
 def _parser(builder):
-  """Parses a serialized example into JPEG strings `(frames,)`, label, id.
+  """Parses a serialized example into JPEG strings `(frames,)`, label, id
+  (a multi-label example: its `multi_label.PARSE_SPEC` fields for `label`).
 
   Equivalent to `builder.info.features.deserialize_example` with the video
   left encoded, but through the batched `tf.io.parse_example` with a ragged
@@ -148,14 +160,17 @@ def _parser(builder):
     raise ValueError("not a dataset written by slowfast_jax.data.prepare")
   spec = {
       "video": tf.io.RaggedFeature(tf.string),
-      "label": tf.io.FixedLenFeature([], tf.int64),
       "video_id": tf.io.FixedLenFeature([], tf.string),
   }
+  if builder_lib.is_multi_label(builder.info.features):
+    spec.update(multi_label.PARSE_SPEC)
+  else:
+    spec["label"] = tf.io.FixedLenFeature([], tf.int64)
 
   def parse(serialized):
     example = tf.io.parse_example(serialized[None], spec)
-    return {"video": example["video"].values, "label": example["label"][0],
-            "video_id": example["video_id"][0]}
+    return {k: v.values if isinstance(v, tf.RaggedTensor) else v[0]
+            for k, v in example.items()}
 
   return parse
 
@@ -184,7 +199,9 @@ def make_train_dataset(config, *, process_index: int = 0,
   Returns:
     Batches `{"video": uint8 (batch, num_frames, crop, crop, 3),
     "label": int32 (batch,)}` with batch = global_batch_size //
-    process_count and crop = `config.data.train_crop_size`.
+    process_count and crop = `config.data.train_crop_size`; with
+    `config.data.multi_label`, `label` is the clips' multi-hot int32
+    `(batch, num_classes)` (`multi_label.clip_labels`).
   """
   data = config.data
   batch_size = host_batch_size(config.global_batch_size, process_count)
@@ -226,13 +243,19 @@ def make_train_dataset(config, *, process_index: int = 0,
   fps = builder_lib.stored_fps(builder)
   clip_args = _train_clip_args(config, fps, data.train_crop_size)
 
+  num_classes = config.model.num_classes
+
   def make_clip(index, serialized):
     example = parse(serialized)
-    clip = views.train_clip(
+    clip, indices = views.train_clip_and_indices(
         views.jpeg_source(example["video"]),
         seed=tf.random.experimental.stateless_fold_in(host_seed, index),
         **clip_args)
-    return {"video": clip, "label": tf.cast(example["label"], tf.int32)}
+    if data.get("multi_label", False):
+      label = multi_label.clip_labels(example, indices, num_classes)
+    else:
+      label = tf.cast(example["label"], tf.int32)
+    return {"video": clip, "label": label}
 
   ds = examples.map(make_clip, num_parallel_calls=AUTOTUNE, deterministic=True)
   ds = ds.batch(batch_size, drop_remainder=True)
@@ -244,7 +267,9 @@ def _train_clip_args(config, fps, crop_size):
   return dict(num_frames=config.model.num_frames,
               sampling_rate=data.sampling_rate, target_fps=data.target_fps,
               fps=fps, jitter_scales=tuple(data.train_jitter_scales),
-              crop_size=crop_size, flip=bool(data.random_flip))
+              crop_size=crop_size, flip=bool(data.random_flip),
+              clip_sampling=data.get("clip_sampling", "kinetics"),
+              inverse_uniform=bool(data.get("inv_uniform_sample", False)))
 
 
 def _uses_random_view(config, num_clips, num_crops, random_view):
@@ -274,11 +299,14 @@ def _host_records(builder, host_split: str, nonempty: bool) -> tf.data.Dataset:
                      tf.constant(takes, tf.int64), cycle_length=1)
 
 
-def _padding_views(num_frames: int, crop: int) -> tf.data.Dataset:
-  """One padding view: mask False, indices -1, empty id, zero video."""
+def _padding_views(num_frames: int, crop: int,
+                   label_shape=()) -> tf.data.Dataset:
+  """One padding view: mask False, indices -1 (multi-hot labels 0), empty
+  id, zero video."""
   return tf.data.Dataset.from_tensors({
       "video": tf.zeros([num_frames, crop, crop, 3], tf.uint8),
-      "label": tf.constant(-1, tf.int32),
+      "label": tf.fill(label_shape, tf.constant(-1 if not label_shape else 0,
+                                                tf.int32)),
       "video_index": tf.constant(-1, tf.int32),
       "view_index": tf.constant(-1, tf.int32),
       "mask": tf.constant(False),
@@ -307,11 +335,17 @@ def _view_maker(config, builder, *, random_view: bool, num_clips: int,
           sampling_rate=data.sampling_rate, num_clips=num_clips,
           num_crops=num_crops, crop_size=crop,
           short_side=views.test_short_side(data, num_crops),
-          target_fps=data.target_fps, fps=fps)
+          target_fps=data.target_fps, fps=fps,
+          clip_sampling=data.get("clip_sampling", "kinetics"))
     repeat = lambda x, dtype: tf.fill([num_views], tf.cast(x, dtype))
+    if data.get("multi_label", False):
+      label = multi_label.video_labels(example, config.model.num_classes)
+      labels = tf.tile(label[None], [num_views, 1])
+    else:
+      labels = repeat(example["label"], tf.int32)
     return {
         "video": clips,
-        "label": repeat(example["label"], tf.int32),
+        "label": labels,
         "video_index": repeat(index, tf.int32),
         "view_index": tf.range(num_views, dtype=tf.int32),
         "mask": tf.ones([num_views], tf.bool),
@@ -351,7 +385,9 @@ def make_eval_dataset(config, split: str, *, num_clips: int, num_crops: int,
   Returns:
     `{"video": uint8 (batch, num_frames, crop, crop, 3), "label": int32,
     "video_index": int32, "view_index": int32, "mask": bool, "video_id":
-    string}`, all `(batch,)` but video. `video_index` is the video's position
+    string}`, all `(batch,)` but video (and a multi-label dataset's
+    `label`: the video's multi-hot labels, int32 `(batch, num_classes)`).
+    `video_index` is the video's position
     in the split (the same whatever the number of hosts), `view_index` =
     temporal clip * num_crops + spatial crop, `video_id` the dataset's id
     (the list's path, e.g. `val/a1.mp4`). Padding views have mask False,
@@ -382,6 +418,8 @@ def make_eval_dataset(config, split: str, *, num_clips: int, num_crops: int,
                                  num_crops=num_crops, batch_size=batch_size,
                                  process_count=process_count)
   num_padding = num_batches * host_batch - (end - start) * num_views
-  padding = _padding_views(num_frames, crop).repeat(num_padding)
+  label_shape = ([config.model.num_classes] if data.get("multi_label", False)
+                 else [])
+  padding = _padding_views(num_frames, crop, label_shape).repeat(num_padding)
   ds = ds.concatenate(padding).batch(host_batch, drop_remainder=True)
   return ds.prefetch(AUTOTUNE).with_options(dataset_options())

@@ -33,6 +33,7 @@ import re
 import shutil
 import sys
 import time
+from typing import Any, Callable, Sequence
 
 from absl import app
 from absl import flags
@@ -59,7 +60,7 @@ class Video:
   shard: int
   position: int
   entry: video_lists.Entry
-  label: int
+  label: Any  # The class (int); other formats' own labels (ExampleFormat).
   path: str
 
 
@@ -258,6 +259,36 @@ def claim_directory(directory: str, fingerprint: str, settings: dict,
       os.remove(os.path.join(directory, file))
 
 
+@dataclasses.dataclass(frozen=True)
+class ExampleFormat:
+  """What an example holds besides `video` and `video_id`.
+
+  Attributes:
+    name: recorded in the settings, so a run of another format never resumes
+      (or mixes with) this one's shards.
+    features: `class_names -> tfds.features.FeaturesDict` of the whole
+      example (imports TensorFlow when called, never at import).
+    fields: `(Video, prepare_worker.Result) -> dict` of the example's other
+      fields.
+    supervised_keys: TFDS's `(input, target)` feature names, or None.
+  """
+  name: str
+  features: Callable[[Sequence[str]], Any]
+  fields: Callable[[Video, prepare_worker.Result], dict]
+  supervised_keys: tuple[str, str] | None
+
+
+def _classification_features(class_names):
+  from slowfast_jax.data import builder  # pylint: disable=g-import-not-at-top
+  return builder.features(class_names)
+
+
+# One class per video (`Video.label` an int): the Kinetics layout.
+CLASSIFICATION = ExampleFormat(
+    "classification", _classification_features,
+    lambda video, result: {"label": video.label}, ("video", "label"))
+
+
 def prepare(*, name: str, video_dir, splits: dict[str, str], data_dir,
             fps: float = 30.0, short_side: int = 320, workers: int = 0,
             jpeg_quality: int = 90, videos_per_shard: int = 32,
@@ -294,11 +325,38 @@ def prepare(*, name: str, video_dir, splits: dict[str, str], data_dir,
   entries = _parse_split_args([f"{k}={v}" for k, v in splits.items()],
                               video_dir)
   class_names, resolved = video_lists.resolve_labels(entries, class_names)
+  return prepare_videos(
+      name=name, video_dir=video_dir, resolved=resolved,
+      class_names=class_names, data_dir=data_dir, fps=fps,
+      short_side=short_side, workers=workers, jpeg_quality=jpeg_quality,
+      videos_per_shard=videos_per_shard, overwrite=overwrite,
+      progress=progress, process=process)
+
+
+def prepare_videos(*, name: str, video_dir, resolved, class_names, data_dir,
+                   fps: float = 30.0, short_side: int = 320, workers: int = 0,
+                   jpeg_quality: int = 90, videos_per_shard: int = 32,
+                   overwrite: bool = False, progress: bool = True,
+                   process=prepare_worker.process_video,
+                   example_format: ExampleFormat = CLASSIFICATION) -> Summary:
+  """Decodes and writes `resolved` videos (resuming a run with the same
+  plan); `prepare`'s second half, shared with other dataset formats.
+
+  Args:
+    resolved: `{split: [(video_lists.Entry, label), ...]}`; the label is
+      whatever `example_format.fields` reads from `Video.label` (JSON
+      serializable: it is part of the run's fingerprint).
+    example_format: the example's features (default: one class per video).
+    Others: as `prepare`.
+  """
+  _check_arguments(name, video_dir, videos_per_shard, workers, jpeg_quality)
   plan = _plan(resolved, video_dir, videos_per_shard)
   # TensorFlow only now (fast failure above; workers never import it).
   from slowfast_jax.data import builder  # pylint: disable=g-import-not-at-top
   settings = {"fps": float(fps), "short_side": int(short_side or 0),
               "jpeg_quality": int(jpeg_quality), "version": builder.VERSION}
+  if example_format is not CLASSIFICATION:  # Kinetics runs resume as before.
+    settings["format"] = example_format.name
   fingerprint = _fingerprint(plan, class_names, settings)
 
   directory = builder.version_dir(data_dir, name)
@@ -315,7 +373,8 @@ def prepare(*, name: str, video_dir, splits: dict[str, str], data_dir,
     print(f"Resuming: {total - remaining} of {total} videos already done.",
           file=sys.stderr)
 
-  feature_spec = builder.features(class_names)
+  writer = _ShardWriter(builder, directory, name, plan, example_format,
+                        example_format.features(class_names))
   results = {}  # (split, shard) -> {position: Result}
   shard_sizes = {(s[0].split, s[0].shard): len(s) for s in todo}
   bar = tqdm.tqdm(total=total, initial=total - remaining, unit="video",
@@ -331,35 +390,45 @@ def prepare(*, name: str, video_dir, splits: dict[str, str], data_dir,
         bar.write(f"skipped {video.entry.video_id} ({video.entry.origin}): "
                   f"{result.error}")
       if len(results[key]) == shard_sizes[key]:
-        _write_shard(builder, directory, name, feature_spec, plan, key,
-                     results.pop(key))
+        writer.write(key, results.pop(key))
 
   return _finish(builder, directory, name, class_names, plan, settings,
-                 processed_now=remaining, seconds=time.time() - start)
+                 example_format, processed_now=remaining,
+                 seconds=time.time() - start)
 
 
-def _write_shard(builder, directory, name, feature_spec, plan, key, done):
-  split, shard = key
-  records, skipped = [], []
-  for position in sorted(done):
-    video, result = done[position]
-    if result.error:
-      skipped.append([video.entry.origin, video.entry.video_id, result.error])
-      continue
-    records.append(feature_spec.serialize_example({
-        "video": result.jpegs,
-        "label": video.label,
-        "video_id": video.entry.video_id,
-    }))
-  path = builder.shard_paths(directory, name, split, len(plan[split]))[shard]
-  num_bytes = builder.write_records(path, records)
-  write_json(_state_path(directory, split, shard),
-              {"examples": len(records), "bytes": num_bytes,
-               "skipped": skipped})
+@dataclasses.dataclass
+class _ShardWriter:
+  """Writes a finished shard's examples and its state file."""
+  builder: Any
+  directory: str
+  name: str
+  plan: dict
+  example_format: ExampleFormat
+  feature_spec: Any
+
+  def write(self, key, done) -> None:
+    split, shard = key
+    records, skipped = [], []
+    for position in sorted(done):
+      video, result = done[position]
+      if result.error:
+        skipped.append([video.entry.origin, video.entry.video_id,
+                        result.error])
+        continue
+      records.append(self.feature_spec.serialize_example({
+          "video": result.jpegs, "video_id": video.entry.video_id,
+          **self.example_format.fields(video, result)}))
+    path = self.builder.shard_paths(self.directory, self.name, split,
+                                    len(self.plan[split]))[shard]
+    num_bytes = self.builder.write_records(path, records)
+    write_json(_state_path(self.directory, split, shard),
+               {"examples": len(records), "bytes": num_bytes,
+                "skipped": skipped})
 
 
-def _finish(builder, directory, name, class_names, plan, settings, *,
-            processed_now, seconds) -> Summary:
+def _finish(builder, directory, name, class_names, plan, settings,
+            example_format, *, processed_now, seconds) -> Summary:
   written, lengths, num_bytes, skipped = {}, {}, {}, []
   for split, shards in plan.items():
     states = [_read_state(directory, split, i) for i in range(len(shards))]
@@ -380,13 +449,15 @@ def _finish(builder, directory, name, class_names, plan, settings, *,
         short_side=settings["short_side"],
         description=(f"Videos pre-decoded by slowfast_jax.data.prepare: JPEG "
                      f"frames at {settings['fps']:g} fps, short side "
-                     f"{settings['short_side'] or 'as source'}."))
+                     f"{settings['short_side'] or 'as source'}."),
+        feature_spec=example_format.features(class_names),
+        supervised_keys=example_format.supervised_keys)
   return Summary(directory=directory, written=written, skipped=skipped,
                  processed_now=processed_now, seconds=seconds,
                  report_path=report_path)
 
 
-def _print_summary(summary: Summary) -> None:
+def print_summary(summary: Summary) -> None:
   per_split = ", ".join(
       f"{split}: {n} written, "
       f"{sum(1 for s in summary.skipped if s[0] == split)} skipped"
@@ -406,6 +477,32 @@ def _print_summary(summary: Summary) -> None:
           f"{summary.report_path}")
 
 
+def define_common_flags(*, fps: float, short_side: int) -> None:
+  """The flags every video prepare command shares (with these defaults)."""
+  flags.DEFINE_string("data-dir", None, "TFDS data dir.", required=True)
+  flags.DEFINE_float("fps", fps, "Stored frame rate.")
+  flags.DEFINE_integer("short-side", short_side,
+                       "Stored short side (0 = keep the source size).")
+  flags.DEFINE_integer("workers", os.cpu_count() or 1,
+                       "Decoding processes (0 = in the main process).")
+  flags.DEFINE_integer("jpeg-quality", 90, "JPEG quality of the frames.")
+  flags.DEFINE_integer("videos-per-shard", 32, "Videos per TFRecord shard.")
+  flags.DEFINE_bool("overwrite", False,
+                    "Replace a dataset made with other lists/settings.")
+  flags.DEFINE_bool("no-progress", False, "No progress bar.")
+
+
+def common_flag_values() -> dict[str, Any]:
+  """`define_common_flags`' values as `prepare_videos` arguments."""
+  value = lambda name: flags.FLAGS[name].value
+  return dict(data_dir=value("data-dir"), fps=value("fps"),
+              short_side=value("short-side"), workers=value("workers"),
+              jpeg_quality=value("jpeg-quality"),
+              videos_per_shard=value("videos-per-shard"),
+              overwrite=value("overwrite"),
+              progress=not value("no-progress"))
+
+
 def _define_flags() -> None:
   """The command line's flags (defined only when run as a program)."""
   flags.DEFINE_string("name", None, "Dataset name.", required=True)
@@ -414,23 +511,25 @@ def _define_flags() -> None:
   flags.DEFINE_multi_string(
       "split", None, "SPLIT=LIST|FOLDER: a split from a `path label` list or "
       "a folder of class sub-folders; repeat per split.", required=True)
-  flags.DEFINE_string("data-dir", None, "TFDS data dir.", required=True)
-  flags.DEFINE_float("fps", 30.0, "Stored frame rate.")
-  flags.DEFINE_integer("short-side", 320,
-                       "Stored short side (0 = keep the source size).")
-  flags.DEFINE_integer("workers", os.cpu_count() or 1,
-                       "Decoding processes (0 = in the main process).")
-  flags.DEFINE_integer("jpeg-quality", 90, "JPEG quality of the frames.")
-  flags.DEFINE_integer("videos-per-shard", 32, "Videos per TFRecord shard.")
   flags.DEFINE_string("classes", None,
                       "Class names file, one per line (line i = label i); "
                       "default: from the lists.")
-  flags.DEFINE_bool("overwrite", False,
-                    "Replace a dataset made with other lists/settings.")
-  flags.DEFINE_bool("no-progress", False, "No progress bar.")
+  define_common_flags(fps=30.0, short_side=320)
 
 
-def _parse_flags(argv: list[str]) -> list[str]:
+def split_flag(specs: list[str]) -> dict[str, str]:
+  """`--split NAME=SOURCE` values as `{NAME: SOURCE}` (usage error if a
+  split is given twice)."""
+  splits = {}
+  for spec in specs:
+    key = spec.split("=", 1)[0]
+    if key in splits:
+      raise app.UsageError(f"--split {key} given twice", FATAL)
+    splits[key] = spec.split("=", 1)[1] if "=" in spec else ""
+  return splits
+
+
+def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing; unusable flags exit with `FATAL`."""
   try:
     return flags.FLAGS(argv)
@@ -440,26 +539,14 @@ def _parse_flags(argv: list[str]) -> list[str]:
     sys.exit(FATAL)
 
 
-def main(argv: list[str]) -> int:
+def run_main(argv: list[str], run: Callable[[], Summary]) -> int:
+  """A prepare command's `main`: runs `run()`, prints its summary; returns
+  the exit status (`FATAL` for `PrepareError` and `ListError`)."""
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}", FATAL)
-  value = lambda name: flags.FLAGS[name].value
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  splits = {}
-  for spec in value("split"):
-    key = spec.split("=", 1)[0]
-    if key in splits:
-      raise app.UsageError(f"--split {key} given twice", FATAL)
-    splits[key] = spec.split("=", 1)[1] if "=" in spec else ""
   try:
-    summary = prepare(
-        name=value("name"), video_dir=value("video-dir"), splits=splits,
-        data_dir=value("data-dir"), fps=value("fps"),
-        short_side=value("short-side"), workers=value("workers"),
-        jpeg_quality=value("jpeg-quality"),
-        videos_per_shard=value("videos-per-shard"),
-        classes_file=value("classes"), overwrite=value("overwrite"),
-        progress=not value("no-progress"))
+    summary = run()
   except (PrepareError, video_lists.ListError) as e:
     print(f"error: {e}", file=sys.stderr)
     return FATAL
@@ -467,10 +554,18 @@ def main(argv: list[str]) -> int:
     print("\nInterrupted. Finished shards are kept: run the same command "
           "again to continue.", file=sys.stderr)
     return INTERRUPTED
-  _print_summary(summary)
+  print_summary(summary)
   return summary.exit_code
+
+
+def main(argv: list[str]) -> int:
+  value = lambda name: flags.FLAGS[name].value
+  return run_main(argv, lambda: prepare(
+      name=value("name"), video_dir=value("video-dir"),
+      splits=split_flag(value("split")), classes_file=value("classes"),
+      **common_flag_values()))
 
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=parse_flags)

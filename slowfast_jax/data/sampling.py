@@ -13,6 +13,19 @@ resampled to, normally `target_fps`). The release computes, per clip:
 and the Slow pathway takes `long(torch.linspace(0, T - 1, T // alpha))` of
 the Fast clip's T frames.
 
+The release's Charades loader (datasets/charades.py, `get_seq_frames`)
+counts in stored frames instead (its frames are 24 fps, TARGET_FPS unused):
+
+  clip_length = (num_frames - 1) * sampling_rate + 1
+  start       = randint(min(0, L - clip_length), max(0, L - clip_length))
+                                                (train and val, both ends in)
+              = int(round(max(L - clip_length, 0) / (num_clips - 1) * i))
+                                                (test clip i)
+  indices     = clamp(start + k * sampling_rate, 0, L - 1), k < num_frames
+
+(`charades_*`). With one test clip the release divides by zero; here that
+clip starts at 0.
+
 `torch.linspace` runs in float32, so its truncation disagrees with exact
 arithmetic on a few percent of test windows (values landing on integers). The
 functions here reproduce torch's float32 arithmetic bit for bit, as torch runs
@@ -135,3 +148,56 @@ def test_window_starts_tf(video_length, window: float,
   delta = tf.maximum(tf.cast(video_length, tf.float64) - window, 0.0)
   i = tf.range(num_clips, dtype=tf.float64)
   return delta * i / num_clips
+
+
+def charades_clip_length(num_frames: int, sampling_rate: int) -> int:
+  """Stored frames from a Charades clip's first frame to its last."""
+  return (num_frames - 1) * sampling_rate + 1
+
+
+def charades_test_starts_np(video_length: int, clip_length: int,
+                            num_clips: int) -> np.ndarray:
+  """Start frames (int64, `(num_clips,)`) of the Charades test clips.
+
+  `int(round(gap * i))` with Python's round half to even, as `np.round`.
+  """
+  if num_clips == 1:
+    return np.zeros(1, np.int64)
+  gap = max(video_length - clip_length, 0) / (num_clips - 1)
+  return np.round(gap * np.arange(num_clips, dtype=np.float64)).astype(
+      np.int64)
+
+
+def charades_clip_indices_np(start: int, num_frames: int, sampling_rate: int,
+                             video_length: int) -> np.ndarray:
+  """Stored-frame indices (int64, `(num_frames,)`) of a Charades clip."""
+  values = start + sampling_rate * np.arange(num_frames, dtype=np.int64)
+  return np.clip(values, 0, video_length - 1)
+
+
+def charades_train_start_tf(video_length, clip_length: int, seed) -> tf.Tensor:
+  """The random start of a Charades training clip (int32): uniform over the
+  integers from `min(0, L - clip_length)` to `max(0, L - clip_length)`."""
+  slack = tf.cast(video_length, tf.int32) - clip_length
+  low, high = tf.minimum(slack, 0), tf.maximum(slack, 0)
+  u = tf.random.stateless_uniform([], seed=seed, dtype=tf.float64)
+  offset = tf.floor(u * tf.cast(high - low + 1, tf.float64))
+  return low + tf.cast(offset, tf.int32)
+
+
+def charades_test_starts_tf(video_length, clip_length: int,
+                            num_clips: int) -> tf.Tensor:
+  """TensorFlow twin of `charades_test_starts_np`: int32 `(num_clips,)`."""
+  if num_clips == 1:
+    return tf.zeros([1], tf.int32)
+  slack = tf.maximum(tf.cast(video_length, tf.float64) - clip_length, 0.0)
+  gap = slack / (num_clips - 1)
+  i = tf.range(num_clips, dtype=tf.float64)
+  return tf.cast(tf.round(gap * i), tf.int32)  # Half to even, as Python.
+
+
+def charades_clip_indices_tf(start, num_frames: int, sampling_rate: int,
+                             video_length) -> tf.Tensor:
+  """TensorFlow twin of `charades_clip_indices_np`: int32 `(num_frames,)`."""
+  values = tf.cast(start, tf.int32) + sampling_rate * tf.range(num_frames)
+  return tf.clip_by_value(values, 0, tf.cast(video_length, tf.int32) - 1)

@@ -93,10 +93,20 @@ def resize_short_side(clip, size) -> tf.Tensor:
   return resize_and_crop(clip, new_size, [0, 0], new_size)
 
 
-def random_jitter_size(min_size: int, max_size: int, seed) -> tf.Tensor:
-  """`int(round(U(min_size, max_size)))` (round half to even, as Python)."""
+def random_jitter_size(min_size: int, max_size: int, seed,
+                       inverse_uniform: bool = False) -> tf.Tensor:
+  """`int(round(U(min_size, max_size)))` (round half to even, as Python).
+
+  With `inverse_uniform` (release DATA.INV_UNIFORM_SAMPLE):
+  `int(round(1 / U(1 / max_size, 1 / min_size)))`, so smaller sizes are
+  drawn more often.
+  """
   u = tf.random.stateless_uniform([], seed=seed, dtype=tf.float64)
-  value = min_size + (max_size - min_size) * u
+  if inverse_uniform:
+    low, high = 1.0 / max_size, 1.0 / min_size
+    value = 1.0 / (low + (high - low) * u)
+  else:
+    value = min_size + (max_size - min_size) * u
   return tf.cast(tf.round(value), tf.int32)
 
 
@@ -119,12 +129,12 @@ def random_flip(clip, seed) -> tf.Tensor:
 
 
 def train_augment(clip, *, jitter_scales, crop_size: int, flip: bool,
-                  seed) -> tf.Tensor:
+                  seed, inverse_uniform: bool = False) -> tf.Tensor:
   """Release train/val spatial sampling of a uint8 clip.
 
-  Short side resized to `int(round(U(*jitter_scales)))`, a random
-  `crop_size` square crop, horizontal flip with p = 0.5 if `flip`; the same
-  for every frame.
+  Short side resized to `int(round(U(*jitter_scales)))` (or its inverse-
+  uniform form, `random_jitter_size`), a random `crop_size` square crop,
+  horizontal flip with p = 0.5 if `flip`; the same for every frame.
 
   Args:
     clip: uint8 `(time, height, width, 3)`.
@@ -135,7 +145,8 @@ def train_augment(clip, *, jitter_scales, crop_size: int, flip: bool,
   """
   size_seed, crop_seed, flip_seed = tf.unstack(
       tf.random.experimental.stateless_split(seed, 3))
-  size = random_jitter_size(jitter_scales[0], jitter_scales[1], size_seed)
+  size = random_jitter_size(jitter_scales[0], jitter_scales[1], size_seed,
+                            inverse_uniform)
   shape = tf.shape(clip)
   new_h, new_w = short_side_resize_shape(shape[1], shape[2], size)
   tf.debugging.assert_greater_equal(

@@ -49,53 +49,122 @@ def _fetch_distinct(source: FrameSource, indices):
   return source.fetch(unique), position
 
 
-def train_clip(source: FrameSource, *, num_frames: int, sampling_rate: int,
-               target_fps: float, fps: float, jitter_scales, crop_size: int,
-               flip: bool, seed) -> tf.Tensor:
+def _check_sampling(clip_sampling: str, target_fps: float, fps: float):
+  if clip_sampling not in ("kinetics", "charades"):
+    raise ValueError(f"config.data.clip_sampling={clip_sampling!r}; expected "
+                     "'kinetics' or 'charades'.")
+  if clip_sampling == "charades" and fps != target_fps:
+    raise ValueError(
+        f"config.data.clip_sampling='charades' counts stored frames, which "
+        f"are at {fps:g} fps, but config.data.target_fps={target_fps:g}; "
+        f"prepare the dataset with --fps {target_fps:g} or set "
+        f"--config.data.target_fps={fps:g}.")
+
+
+def train_indices(length, *, num_frames: int, sampling_rate: int,
+                  target_fps: float, fps: float, seed,
+                  clip_sampling: str = "kinetics") -> tf.Tensor:
+  """The frames (int32 `(num_frames,)`) of a training clip at a random start.
+
+  `clip_sampling`: "kinetics" (the release's linspace over a window of
+  `sampling_rate * num_frames` frames at `target_fps`) or "charades" (every
+  `sampling_rate`-th stored frame from an integer start; `sampling`).
+  """
+  _check_sampling(clip_sampling, target_fps, fps)
+  if clip_sampling == "charades":
+    start = sampling.charades_train_start_tf(
+        length, sampling.charades_clip_length(num_frames, sampling_rate), seed)
+    return sampling.charades_clip_indices_tf(start, num_frames, sampling_rate,
+                                             length)
+  window = sampling.clip_size(num_frames, sampling_rate, target_fps, fps)
+  start = sampling.train_window_start_tf(length, window, seed)
+  return sampling.clip_indices_tf(start, window, num_frames, length)
+
+
+def train_clip_and_indices(
+    source: FrameSource, *, num_frames: int, sampling_rate: int,
+    target_fps: float, fps: float, jitter_scales, crop_size: int, flip: bool,
+    seed, clip_sampling: str = "kinetics",
+    inverse_uniform: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+  """`train_clip` and the stored-frame indices it took (int32)."""
+  start_seed, spatial_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, 2))
+  indices = train_indices(source.length, num_frames=num_frames,
+                          sampling_rate=sampling_rate, target_fps=target_fps,
+                          fps=fps, seed=start_seed,
+                          clip_sampling=clip_sampling)
+  frames, position = _fetch_distinct(source, indices)
+  crops = transforms.train_augment(frames, jitter_scales=jitter_scales,
+                                   crop_size=crop_size, flip=flip,
+                                   seed=spatial_seed,
+                                   inverse_uniform=inverse_uniform)
+  clip = tf.gather(crops, position)
+  return (tf.ensure_shape(clip, [num_frames, crop_size, crop_size, 3]),
+          indices)
+
+
+def train_clip(source: FrameSource, **kwargs) -> tf.Tensor:
   """The release's training (and validation) view of one video.
 
-  A window at a random start, `num_frames` frames by the release's linspace,
-  random short-side scale in `jitter_scales`, random square crop, random
-  horizontal flip; the same scale, crop and flip for every frame.
+  A window at a random start, `num_frames` frames by the release's linspace
+  (or its Charades rule, `clip_sampling="charades"`), random short-side
+  scale in `jitter_scales` (`inverse_uniform`: DATA.INV_UNIFORM_SAMPLE),
+  random square crop, random horizontal flip; the same scale, crop and flip
+  for every frame.
 
   Args:
-    seed: `(2,)` stateless seed; the whole clip is a function of it.
+    source: the video.
+    **kwargs: `num_frames`, `sampling_rate`, `target_fps`, `fps`,
+      `jitter_scales`, `crop_size`, `flip`, `seed` (`(2,)` stateless seed;
+      the whole clip is a function of it), optional `clip_sampling` and
+      `inverse_uniform` (see `train_clip_and_indices`).
 
   Returns:
     uint8 `(num_frames, crop_size, crop_size, 3)`.
   """
+  return train_clip_and_indices(source, **kwargs)[0]
+
+
+def test_indices(length, *, num_frames: int, sampling_rate: int,
+                 num_clips: int, target_fps: float, fps: float,
+                 clip_sampling: str = "kinetics") -> tf.Tensor:
+  """The frames (int32 `(num_clips, num_frames)`) of the test windows."""
+  _check_sampling(clip_sampling, target_fps, fps)
+  if clip_sampling == "charades":
+    starts = sampling.charades_test_starts_tf(
+        length, sampling.charades_clip_length(num_frames, sampling_rate),
+        num_clips)
+    return tf.stack([
+        sampling.charades_clip_indices_tf(starts[i], num_frames,
+                                          sampling_rate, length)
+        for i in range(num_clips)])
   window = sampling.clip_size(num_frames, sampling_rate, target_fps, fps)
-  start_seed, spatial_seed = tf.unstack(
-      tf.random.experimental.stateless_split(seed, 2))
-  start = sampling.train_window_start_tf(source.length, window, start_seed)
-  indices = sampling.clip_indices_tf(start, window, num_frames, source.length)
-  frames, position = _fetch_distinct(source, indices)
-  crops = transforms.train_augment(frames, jitter_scales=jitter_scales,
-                                   crop_size=crop_size, flip=flip,
-                                   seed=spatial_seed)
-  clip = tf.gather(crops, position)
-  return tf.ensure_shape(clip, [num_frames, crop_size, crop_size, 3])
+  starts = sampling.test_window_starts_tf(length, window, num_clips)
+  return tf.stack([
+      sampling.clip_indices_tf(starts[i], window, num_frames, length)
+      for i in range(num_clips)
+  ])
 
 
 def test_views(source: FrameSource, *, num_frames: int, sampling_rate: int,
                num_clips: int, num_crops: int, crop_size: int,
-               short_side: int, target_fps: float, fps: float) -> tf.Tensor:
+               short_side: int, target_fps: float, fps: float,
+               clip_sampling: str = "kinetics") -> tf.Tensor:
   """The release's test views of one video.
 
-  `num_clips` windows starting at `delta * i / num_clips`, each resized to
-  `short_side` and cut into `num_crops` (1 or 3) crops along the long side.
+  `num_clips` windows starting at `delta * i / num_clips` (Charades
+  sampling: `test_indices`), each resized to `short_side` and cut into
+  `num_crops` (1 or 3) crops along the long side.
 
   Returns:
     uint8 `(num_clips * num_crops, num_frames, crop_size, crop_size, 3)`;
     view v is temporal clip `v // num_crops` and spatial crop
     `v % num_crops`, the release's order.
   """
-  window = sampling.clip_size(num_frames, sampling_rate, target_fps, fps)
-  starts = sampling.test_window_starts_tf(source.length, window, num_clips)
-  indices = tf.stack([
-      sampling.clip_indices_tf(starts[i], window, num_frames, source.length)
-      for i in range(num_clips)
-  ])
+  indices = test_indices(source.length, num_frames=num_frames,
+                         sampling_rate=sampling_rate, num_clips=num_clips,
+                         target_fps=target_fps, fps=fps,
+                         clip_sampling=clip_sampling)
   frames, position = _fetch_distinct(source, indices)
   frames = transforms.resize_short_side(frames, short_side)
   clips = tf.reshape(

@@ -5,7 +5,9 @@ cut into `num_clips` temporal clips × `num_crops` spatial crops ("views"); the
 scorer (`slowfast_jax.evaluation.scorer`) gives each view the release's test
 output; a video's score is the sum of its views' scores (or the element-wise
 max), and top-k accuracy is computed on those scores. In-training validation
-is the same with one view per video.
+is the same with one view per video. Multi-label (Charades, `multi_label`):
+the scores are sigmoids, labels multi-hot rows, and the metric is the
+release's mAP (`multilabel_metrics`).
 
 Sharding: the scorer runs on batches split over the `data` axis of a device
 `Mesh`, with the variables replicated. Every host feeds its own batches
@@ -31,6 +33,7 @@ import tqdm
 
 from slowfast_jax import sharding
 from slowfast_jax.evaluation import metrics as metrics_lib
+from slowfast_jax.evaluation import multilabel_metrics
 
 # Keys of a host batch that go to the devices; `video` is
 # uint8 `(batch, num_frames, crop, crop, 3)`, the others `(batch,)` int.
@@ -95,7 +98,7 @@ class EvalResult:
   """Per-video scores and summary metrics of one multi-view test."""
   metrics: dict[str, Any]
   video_index: np.ndarray  # (videos,) int: position in the split.
-  labels: np.ndarray  # (videos,) int
+  labels: np.ndarray  # (videos,) int; multi-label: (videos, classes) 0/1.
   scores: np.ndarray  # (videos, classes): summed (or max) view scores.
   video_ids: np.ndarray  # (videos,) str: the dataset's ids.
 
@@ -104,7 +107,8 @@ def evaluate(score: Callable[..., Mapping[str, jax.Array]], variables: Any,
              batches: Iterable[Mapping[str, np.ndarray]], *, num_classes: int,
              num_clips: int, num_crops: int, ensemble: str = "sum",
              num_videos: int = 0, num_batches: int | None = None,
-             mesh: Mesh | None = None, progress: bool = True) -> EvalResult:
+             mesh: Mesh | None = None, progress: bool = True,
+             multi_label: bool = False) -> EvalResult:
   """Scores every view of `batches` and aggregates per video.
 
   Args:
@@ -124,15 +128,20 @@ def evaluate(score: Callable[..., Mapping[str, jax.Array]], variables: Any,
     num_batches: batches per host, for the progress bar's ETA.
     mesh: the scorer's device mesh (default: all devices).
     progress: show a progress bar (on process 0).
+    multi_label: the batches' `label` are multi-hot rows `(batch,
+      num_classes)` (Charades).
 
   Returns:
     The per-video scores and ids of all hosts' videos (the same on every
     host) and the metrics `top1`, `top5`, `mean_class_accuracy`, `nll`
-    (with `ensemble="sum"`), `num_videos`, `num_views`.
+    (with `ensemble="sum"`), `num_videos`, `num_views`; multi-label:
+    `mean_ap` (the release's mAP), `per_class_ap` (a list by class, None
+    for a class without a positive video) and `num_classes_with_positives`
+    instead of the accuracies.
   """
   mesh = sharding.make_mesh() if mesh is None else mesh
   aggregator = metrics_lib.ViewAggregator(num_classes, num_clips * num_crops,
-                                          ensemble, num_videos)
+                                          ensemble, num_videos, multi_label)
   host_views = 0
   host_ids = {}
   bar = tqdm.tqdm(total=num_batches, desc="eval", unit="batch",
@@ -171,8 +180,13 @@ def _summary_metrics(aggregator: metrics_lib.ViewAggregator,
         "%d videos have fewer than %d views and %d videos have none; the "
         "metrics cover the views that were seen.", incomplete,
         aggregator.num_views, missing)
-  metrics = metrics_lib.compute_metrics(scores, labels, aggregator.num_classes)
-  if aggregator.ensemble == "sum" and len(video_index):
+  if aggregator.multi_label:
+    metrics = multilabel_summary(scores, labels)
+  else:
+    metrics = metrics_lib.compute_metrics(scores, labels,
+                                          aggregator.num_classes)
+  if (aggregator.ensemble == "sum" and not aggregator.multi_label and
+      len(video_index)):
     metrics["nll"] = metrics_lib.mean_nll(scores / views[video_index, None],
                                           labels)
   metrics.update(num_videos=int(len(video_index)), num_views=int(views.sum()),
@@ -180,13 +194,26 @@ def _summary_metrics(aggregator: metrics_lib.ViewAggregator,
   return metrics
 
 
+def multilabel_summary(scores: np.ndarray,
+                       labels: np.ndarray) -> dict[str, Any]:
+  """`mean_ap`, `per_class_ap` (None where a class has no positive) and
+  `num_classes_with_positives` of per-video scores and multi-hot labels."""
+  per_class = multilabel_metrics.average_precision_per_class(scores, labels)
+  return {
+      "mean_ap": multilabel_metrics.mean_average_precision(scores, labels),
+      "per_class_ap": [None if np.isnan(ap) else float(ap)
+                       for ap in per_class],
+      "num_classes_with_positives": int(np.any(labels == 1, axis=0).sum()),
+  }
+
+
 def write_results(output_dir: epath.PathLike, result: EvalResult,
                   extra: Mapping[str, Any] | None = None) -> epath.Path:
   """Writes `results.json` (metrics + `extra`) and `scores.npz`.
 
   `scores.npz` holds, one row per video: `video_id` str `(videos,)`,
-  `video_index` int `(videos,)`, `label` int `(videos,)` and `scores`
-  float32 `(videos, classes)`. Returns the path of `results.json`.
+  `video_index` int `(videos,)`, `label` int `(videos,)` (multi-label: 0/1
+  `(videos, classes)`) and `scores` float32 `(videos, classes)`. Returns the path of `results.json`.
   """
   output_dir = epath.Path(output_dir)
   output_dir.mkdir(parents=True, exist_ok=True)

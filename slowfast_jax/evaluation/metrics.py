@@ -16,19 +16,23 @@ class ViewAggregator:
   `ensemble="sum"` adds the views' scores (the release's default; top-k is
   the same as for the mean), `"max"` takes the element-wise maximum. Every
   (video, view) pair must arrive at most once: a repeat means the input
-  pipeline duplicated a view, and raises.
+  pipeline duplicated a view, and raises. A video's views must carry the
+  same label: one class, or with `multi_label` one multi-hot row
+  `(num_classes,)` (the release's TestMeter checks the same).
   """
 
   def __init__(self, num_classes: int, num_views: int, ensemble: str = "sum",
-               num_videos: int = 0):
+               num_videos: int = 0, multi_label: bool = False):
     if ensemble not in ENSEMBLES:
       raise ValueError(f"eval.ensemble={ensemble!r}; expected one of "
                        f"{ENSEMBLES}.")
     self.num_classes = num_classes
     self.num_views = num_views
     self.ensemble = ensemble
+    self.multi_label = multi_label
     self._scores = np.zeros((0, num_classes), np.float64)
-    self._labels = np.zeros((0,), np.int64)
+    self._labels = np.zeros((0, num_classes) if multi_label else (0,),
+                            np.int64)
     self._seen = np.zeros((0, num_views), bool)
     self._grow(num_videos)
 
@@ -39,7 +43,8 @@ class ViewAggregator:
     fill = 0.0 if self.ensemble == "sum" else -np.inf
     self._scores = np.concatenate(
         [self._scores, np.full((extra, self.num_classes), fill)])
-    self._labels = np.concatenate([self._labels, np.full((extra,), -1)])
+    self._labels = np.concatenate(
+        [self._labels, np.full((extra,) + self._labels.shape[1:], -1)])
     self._seen = np.concatenate([self._seen, np.zeros((extra, self.num_views),
                                                        bool)])
 
@@ -63,11 +68,15 @@ class ViewAggregator:
     if len(np.unique(pairs)) != len(pairs) or self._seen[video, view].any():
       raise ValueError("A (video_index, view_index) pair arrived twice: the "
                        "eval input pipeline duplicated a view.")
-    self._seen[video, view] = True
     known = self._labels[video]
-    if ((known >= 0) & (known != label)).any():
-      raise ValueError("Views of one video carry different labels.")
+    differs = known != label
+    if self.multi_label:
+      differs = differs.any(axis=1)
     self._labels[video] = label
+    if ((self._seen[video].any(axis=1) & differs).any() or
+        not np.array_equal(self._labels[video], label)):
+      raise ValueError("Views of one video carry different labels.")
+    self._seen[video, view] = True
     if self.ensemble == "sum":
       np.add.at(self._scores, video, scores)
     else:

@@ -122,14 +122,16 @@ def write_plots(output_dir: epath.PathLike, labels: np.ndarray,
 
 
 def write_ap_plot(output_dir: epath.PathLike,
-                  per_class_ap: dict[str, float | None]) -> epath.Path:
-  """Writes the per-class AP bars of a detection test (`ava_evaluator`);
-  classes without ground truth at the bottom. Returns the path."""
+                  per_class_ap: dict[str, float | None],
+                  metric: str = "frame AP@0.5 IoU") -> epath.Path:
+  """Writes the per-class AP bars of a detection test (`ava_evaluator`) or
+  a multi-label one (`metric="AP"`); classes without ground truth (None) at
+  the bottom. Returns the path."""
   output_dir = epath.Path(output_dir)
   output_dir.mkdir(parents=True, exist_ok=True)
   values = np.asarray([np.nan if v is None else v
                        for v in per_class_ap.values()], np.float64)
   path = output_dir / PER_CLASS_AP_FILE
   plot_per_class_accuracy(values, list(per_class_ap), path,
-                          metric="frame AP@0.5 IoU")
+                          metric=metric)
   return path

@@ -30,18 +30,25 @@ BOXES_KEY = "boxes"
 BOX_MASK_KEY = "box_mask"
 
 
-def release_test_scores(per_position_logits: jax.Array) -> jax.Array:
+def release_test_scores(per_position_logits: jax.Array,
+                        multi_label: bool = False) -> jax.Array:
   """The release's test output: softmax at each position, then the mean.
 
   Args:
     per_position_logits: `(batch, t, h, w, classes)`, the model's
       `output="per_position_logits"`.
+    multi_label: the sigmoid of each class instead of the softmax (release
+      MODEL.HEAD_ACT sigmoid, with DATA.MULTI_LABEL in its Charades configs).
 
   Returns:
     float32 `(batch, classes)` probabilities. At the training crop (one
-    position) this is the softmax of the logits.
+    position) this is the softmax (sigmoid) of the logits.
   """
-  probabilities = jax.nn.softmax(per_position_logits.astype(jnp.float32), -1)
+  logits = per_position_logits.astype(jnp.float32)
+  if multi_label:
+    probabilities = jax.nn.sigmoid(logits)
+  else:
+    probabilities = jax.nn.softmax(logits, -1)
   return probabilities.mean(axis=(1, 2, 3))
 
 
@@ -63,11 +70,13 @@ def view_scores(model: models.VideoResNet, variables: Any,
                 data_config: ml_collections.ConfigDict) -> jax.Array:
   """uint8 views `(batch, time, crop, crop, 3)` → scores `(batch, classes)`.
 
-  `view_outputs(..., "per_position_logits")`, then `release_test_scores`.
+  `view_outputs(..., "per_position_logits")`, then `release_test_scores`
+  (sigmoid scores with `data_config.multi_label`).
   """
-  return release_test_scores(view_outputs(
-      model, variables, video, model_config, data_config,
-      "per_position_logits"))
+  return release_test_scores(
+      view_outputs(model, variables, video, model_config, data_config,
+                   "per_position_logits"),
+      multi_label=bool(data_config.get("multi_label", False)))
 
 
 def box_scores(model: models.VideoResNet, variables: Any, video: jax.Array,
