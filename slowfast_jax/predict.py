@@ -222,22 +222,6 @@ def predict_boxes(videos: Sequence[str], config, variables,
   return 1 if failures else 0
 
 
-def mode_error(detection: bool, checkpoint: str, *, boxes: str | None,
-               timeline: bool) -> str | None:
-  """Why `--boxes` or `--timeline`/`--plot` (`timeline`) do not fit a
-  detection (or classification) checkpoint; None if they fit."""
-  if detection and not boxes:
-    return (f"--checkpoint {checkpoint} is a detection model "
-            "(model.detection): give the person boxes with --boxes FILE.csv.")
-  if detection and timeline:
-    return (f"--checkpoint {checkpoint} is a detection model: --timeline and "
-            "--plot are for classification models; use --boxes.")
-  if not detection and boxes:
-    return (f"--boxes needs a detection model (model.detection); --checkpoint "
-            f"{checkpoint} is a classification model.")
-  return None
-
-
 def _print_error(message: str) -> None:
   print(f"error: {message}", file=sys.stderr, flush=True)
 
@@ -248,9 +232,10 @@ def main(argv: Sequence[str]) -> int:
     raise app.UsageError("Give one or more video files.")
   from slowfast_jax import class_names  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import decode  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.evaluation import box_prediction  # pylint: disable=g-import-not-at-top
 
   config, variables, metadata = checkpoint_flags.restore_or_exit()
-  problem = mode_error(
+  problem = box_prediction.mode_error(
       config.model.detection, checkpoint_flags.CHECKPOINT.value,
       boxes=_BOXES.value, timeline=_TIMELINE.value or _PLOT.value)
   if problem:

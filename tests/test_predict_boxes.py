@@ -15,7 +15,6 @@ import pytest
 from slowfast_jax import checkpoint
 from slowfast_jax import class_names
 from slowfast_jax import models
-from slowfast_jax import predict
 from slowfast_jax import sharding
 from slowfast_jax.data import ava_annotations
 from slowfast_jax.data import ava_synthetic
@@ -143,14 +142,14 @@ def test_text_lines_of_a_record():
 
 
 def test_boxes_need_a_detection_checkpoint_and_it_needs_boxes():
-  error = predict.mode_error(False, "C", boxes="b.csv", timeline=False)
+  error = box_prediction.mode_error(False, "C", boxes="b.csv", timeline=False)
   assert error.startswith("--boxes needs a detection model")
-  error = predict.mode_error(True, "C", boxes=None, timeline=False)
+  error = box_prediction.mode_error(True, "C", boxes=None, timeline=False)
   assert "--checkpoint C is a detection model" in error and "--boxes" in error
-  assert "--timeline" in predict.mode_error(True, "C", boxes="b.csv",
+  assert "--timeline" in box_prediction.mode_error(True, "C", boxes="b.csv",
                                             timeline=True)
-  assert predict.mode_error(True, "C", boxes="b.csv", timeline=False) is None
-  assert predict.mode_error(False, "C", boxes=None, timeline=True) is None
+  assert box_prediction.mode_error(True, "C", boxes="b.csv", timeline=False) is None
+  assert box_prediction.mode_error(False, "C", boxes=None, timeline=True) is None
 
 
 def release_clip_scores(config, variables, path):

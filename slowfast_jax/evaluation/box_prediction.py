@@ -261,3 +261,19 @@ def write_overlay(record: dict[str, Any], path: str, *, k: int = 3) -> int:
   """
   return overlay.write_video(overlay_frames(record, k), path,
                              overlay.source_rate(record["video"]))
+
+
+def mode_error(detection: bool, checkpoint: str, *, boxes: str | None,
+               timeline: bool) -> str | None:
+  """Why `--boxes` or `--timeline`/`--plot` (`timeline`) do not fit a
+  detection (or classification) checkpoint; None if they fit."""
+  if detection and not boxes:
+    return (f"--checkpoint {checkpoint} is a detection model "
+            "(model.detection): give the person boxes with --boxes FILE.csv.")
+  if detection and timeline:
+    return (f"--checkpoint {checkpoint} is a detection model: --timeline and "
+            "--plot are for classification models; use --boxes.")
+  if not detection and boxes:
+    return (f"--boxes needs a detection model (model.detection); --checkpoint "
+            f"{checkpoint} is a classification model.")
+  return None
