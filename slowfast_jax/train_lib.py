@@ -4,7 +4,7 @@
     for each step: host batch (uint8 clips) -> global array split over `data`
                    -> train_step (normalize, Slow/Fast split, forward,
                       backward, SGD) -> metrics
-    periodically: log, validate (one view per video; precise BatchNorm
+    periodically: log, validate (`evaluation.validation`; precise BatchNorm
                   statistics first where the config asks), checkpoint
 
 Exact resume: the state holds the step and the RNG key, dropout keys are
@@ -42,9 +42,8 @@ from slowfast_jax import validate
 from slowfast_jax.ops import xla_cpu
 from slowfast_jax.data import model_input
 from slowfast_jax.data import sources
-from slowfast_jax.evaluation import ava_evaluator
-from slowfast_jax.evaluation import evaluator
 from slowfast_jax.evaluation import scorer
+from slowfast_jax.evaluation import validation as validation_lib
 from slowfast_jax.training import detection_loss
 from slowfast_jax.training import freeze
 from slowfast_jax.training import precise_bn
@@ -293,12 +292,10 @@ def loss_and_metrics(logits: jax.Array, batch: dict[str, jax.Array],
                                                   batch["box_mask"])}
   labels = batch["label"]
   if config.data.get("multi_label", False):
-    # One "box" per clip: the mean over clips and classes is bce_logit's.
-    every_clip = jnp.ones(labels.shape[:1] + (1,), bool)
-    return (detection_loss.box_bce_loss(logits[:, None], labels[:, None],
-                                        every_clip),
-            {"top1": detection_loss.box_top1(logits[:, None],
-                                             labels[:, None], every_clip)})
+    loss = jnp.mean(optax.sigmoid_binary_cross_entropy(
+        logits.astype(jnp.float32), labels.astype(jnp.float32)))
+    every_clip = jnp.ones(labels.shape[:1], bool)
+    return loss, {"top1": detection_loss.box_top1(logits, labels, every_clip)}
   loss = optim.cross_entropy_loss(logits, labels, config.optim.label_smoothing)
   return loss, {"top1": jnp.mean(jnp.argmax(logits, -1) == labels)}
 
@@ -450,45 +447,6 @@ def _check_finite(metrics: dict[str, Any], step: int, manager) -> None:
       "config.optim.grad_clip_norm, or check the input data.")
 
 
-def evaluate(score, variables, config: ml_collections.ConfigDict, mesh,
-             source) -> dict[str, float]:
-  """In-training validation on `config.data.val_split`.
-
-  Classification: the evaluator with one view per video (`val_top1`,
-  `val_loss`, `val_views`); multi-label (Charades), the release's mAP of
-  those views' sigmoid scores against the videos' labels (`val_map`,
-  `val_views`). Detection: the release's AVA validation, the frame-level
-  mAP of the centre crops (`val_map`, `val_keyframes`).
-  """
-  split, host = config.data.val_split, jax.process_index()
-  if config.model.detection:
-    batches = source.make_eval_dataset(
-        config, split, batch_size=config.eval.batch_size, mode="val",
-        process_index=host, process_count=jax.process_count())
-    groundtruth = ava_evaluator.read_ground_truth(config, split)
-    if not config.data.full_test_on_val:
-      groundtruth = ava_evaluator.mini_ground_truth(groundtruth)
-    result = ava_evaluator.evaluate(score, variables, batches, groundtruth,
-                                    mesh=mesh, progress=False)
-    return {"val_map": result.metrics["mean_ap"],
-            "val_keyframes": result.metrics["num_keyframes"]}
-  batches = source.make_eval_dataset(
-      config, split, num_clips=1, num_crops=1,
-      batch_size=config.eval.batch_size, process_index=host,
-      process_count=jax.process_count())
-  multi_label = bool(config.data.get("multi_label", False))
-  result = evaluator.evaluate(
-      score, variables, batches,
-      num_classes=config.model.num_classes, num_clips=1, num_crops=1,
-      mesh=mesh, progress=False, multi_label=multi_label)
-  if multi_label:
-    return {"val_map": result.metrics["mean_ap"],
-            "val_views": result.metrics["num_views"]}
-  return {"val_top1": result.metrics["top1"],
-          "val_loss": result.metrics.get("nll", float("nan")),
-          "val_views": result.metrics["num_views"]}
-
-
 def precise_bn_seed(seed: int, step: int) -> int:
   """The seed of the training pipeline that feeds precise BN at `step`.
 
@@ -512,6 +470,7 @@ class _Loop:
   writer: Any
   train_fn: Callable[..., Any]
   score: Callable[..., Any]  # scorer.make_scorer
+  validation: validation_lib.Validate
   progress: ReportProgress
   stop: StopSignal
   summary: dict[str, Any]
@@ -599,8 +558,7 @@ class _Loop:
   def _validate(self, step: int, state: TrainState) -> dict[str, float]:
     eval_start = time.time()
     with self.progress.timed("eval"):
-      val_metrics = evaluate(self.score, state.variables, self.config,
-                             self.mesh, self.source)
+      val_metrics = self.validation(self.score, state.variables, self.mesh)
     self.writer.write_scalars(step, val_metrics)
     self.summary.update(val_metrics)
     logging.info("Validation at step %d: %s (%.1f s).", step,
@@ -718,6 +676,7 @@ def _make_loop(config, plan: Plan, workdir, mesh, source, info, manager, *,
       train_fn=make_train_step(mesh, model=model, tx=tx, schedule=schedule,
                                config=config),
       score=scorer.make_scorer(config.model, config.data, mesh),
+      validation=validation_lib.make_validation(config, source),
       progress=progress, stop=StopSignal(manager),
       summary={"start_step": start_step}, profiler=profiler,
       precise=precise)

@@ -66,17 +66,12 @@ def dataset_info(config, split: str | None = None) -> pipeline.DatasetInfo:
   if not data.data_dir:
     raise ValueError("config.data.data_dir is not set")
   builder = _load(str(data.data_dir), data.name)
-  sizes = {name: info.num_examples
-           for name, info in builder.info.splits.items()}
-  if split is not None:
-    sizes = {split: sizes[split]}
   names = tuple(class_names.read_labels_file(ava_builder.evaluation_file(
       data.data_dir, data.name, "label_map")))
   metadata = builder.info.metadata or {}
-  return pipeline.DatasetInfo(
-      name=data.name, num_examples=sizes, class_names=names,
-      fps=float(metadata.get("fps", 30)),
-      short_side=int(metadata.get("short_side", 0)))
+  return pipeline.builder_info(builder, data.name, split=split,
+                               class_names=names,
+                               fps=float(metadata.get("fps", 30)))
 
 
 def frame_offsets(num_frames: int, sampling_rate: int) -> np.ndarray:

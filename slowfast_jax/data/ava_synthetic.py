@@ -250,11 +250,11 @@ def _define_flags() -> None:
 def main(argv: list[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  value = lambda name: flags.FLAGS[name].value
-  dirs = generate(value("out"), train_movies=value("train-movies"),
-                  val_movies=value("val-movies"),
+  movies = {"train_movies": flags.FLAGS["train-movies"].value,
+            "val_movies": flags.FLAGS["val-movies"].value}
+  dirs = generate(flags.FLAGS["out"].value, **movies,
                   **synthetic.frame_flag_values())
-  print(f"Wrote {value('train-movies')} + {value('val-movies')} movies to "
+  print("Wrote {train_movies} + {val_movies} movies to ".format(**movies) +
         f"{dirs['movies']}, annotations to {dirs['annotations']}")
   return 0
 

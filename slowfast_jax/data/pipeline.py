@@ -93,16 +93,23 @@ def dataset_info(config, split: str | None = None) -> DatasetInfo:
   """
   data = _data_config(config)
   builder = _builder(data)
-  sizes = {name: info.num_examples
-           for name, info in builder.info.splits.items()}
+  return builder_info(builder, data.name, split=split,
+                      class_names=builder_lib.class_names_of(
+                          builder.info.features),
+                      fps=builder_lib.stored_fps(builder))
+
+
+def builder_info(builder, name: str, *, split: str | None,
+                 class_names: tuple[str, ...], fps: float) -> DatasetInfo:
+  """A prepared builder's split sizes (only `split`'s, if given) and
+  stored short side, with the caller's class names and frame rate."""
+  sizes = {split_name: info.num_examples
+           for split_name, info in builder.info.splits.items()}
   if split is not None:
     sizes = {split: sizes[split]}
   metadata = builder.info.metadata or {}
-  return DatasetInfo(
-      name=data.name, num_examples=sizes,
-      class_names=builder_lib.class_names_of(builder.info.features),
-      fps=builder_lib.stored_fps(builder),
-      short_side=int(metadata.get("short_side", 0)))
+  return DatasetInfo(name=name, num_examples=sizes, class_names=class_names,
+                     fps=fps, short_side=int(metadata.get("short_side", 0)))
 
 
 def _host_split(builder, split: str, process_index: int, process_count: int):

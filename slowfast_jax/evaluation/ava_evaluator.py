@@ -17,7 +17,6 @@ number of hosts.
 """
 
 import dataclasses
-import json
 import os
 import time
 from typing import Any, Callable, Iterable, Mapping
@@ -102,11 +101,8 @@ def score_keyframes(score: Callable[..., Mapping[str, jax.Array]],
                   disable=not progress or jax.process_index() != 0)
   with bar:
     for host_batch in batches:
-      real = np.asarray(host_batch["mask"]).astype(bool)
-      local_ids.update(
-          (int(i), v.decode() if isinstance(v, bytes) else str(v))
-          for i, v in zip(np.asarray(host_batch["keyframe_index"])[real],
-                          np.asarray(host_batch["video_id"])[real]))
+      local_ids.update(evaluator.local_video_ids(host_batch,
+                                                 "keyframe_index"))
       out = evaluator.score_host_batch(
           score, variables, {k: np.asarray(host_batch[k]) for k in BATCH_KEYS},
           mesh)
@@ -171,7 +167,5 @@ def write_results(output_dir: epath.PathLike, result: DetectionResult,
   output_dir = epath.Path(output_dir)
   output_dir.mkdir(parents=True, exist_ok=True)
   ava_metrics.write_boxes(output_dir / DETECTIONS_FILE, result.detections)
-  results = {**result.metrics, **(extra or {})}
-  path = output_dir / evaluator.RESULTS_FILE
-  path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-  return path
+  return evaluator.write_results_json(output_dir,
+                                     {**result.metrics, **(extra or {})})

@@ -69,14 +69,19 @@ def pad_rows(batch: Mapping[str, np.ndarray], rows: int) -> dict[str, np.ndarray
           for k, v in batch.items()}
 
 
-def local_video_ids(batch: Mapping[str, np.ndarray]) -> dict[int, str]:
-  """`{video_index: video_id}` of a host batch's real rows ({} without ids)."""
+def local_video_ids(batch: Mapping[str, np.ndarray],
+                    index_key: str = "video_index") -> dict[int, str]:
+  """`{index: video_id}` of a host batch's real rows ({} without ids).
+
+  `index_key` names the row's position in the split: `video_index`, or
+  `keyframe_index` for AVA keyframes.
+  """
   if VIDEO_ID_KEY not in batch:
     return {}
   keep = np.asarray(batch["mask"]).astype(bool)
   ids = np.asarray(batch[VIDEO_ID_KEY])[keep]
   return {int(index): (i.decode() if isinstance(i, bytes) else str(i))
-          for index, i in zip(np.asarray(batch["video_index"])[keep], ids)}
+          for index, i in zip(np.asarray(batch[index_key])[keep], ids)}
 
 
 def gather_video_ids(local: Mapping[int, str],
@@ -220,8 +225,12 @@ def write_results(output_dir: epath.PathLike, result: EvalResult,
   with (output_dir / SCORES_FILE).open("wb") as f:
     np.savez(f, video_id=result.video_ids, video_index=result.video_index,
              label=result.labels, scores=result.scores.astype(np.float32))
-  results = dict(result.metrics)
-  results.update(extra or {})
+  return write_results_json(output_dir, {**result.metrics, **(extra or {})})
+
+
+def write_results_json(output_dir: epath.Path,
+                       results: Mapping[str, Any]) -> epath.Path:
+  """Writes `results` to `output_dir/results.json`; returns its path."""
   path = output_dir / RESULTS_FILE
   path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
   return path

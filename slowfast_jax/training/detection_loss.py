@@ -45,7 +45,9 @@ def box_top1(logits: jax.Array, labels: jax.Array,
              box_mask: jax.Array) -> jax.Array:
   """Share of the real boxes with a label whose best class is one of theirs.
 
-  Shapes as in `box_bce_loss`; 0 for a batch without labelled boxes.
+  Shapes as in `box_bce_loss`, or any leading axes: `logits` and `labels`
+  `(..., classes)`, `box_mask` `(...)` (multi-label clips: `(batch,)`).
+  0 for a batch without labelled boxes.
   """
   best = jnp.argmax(logits, axis=-1)
   hit = jnp.take_along_axis(labels, best[..., None], axis=-1)[..., 0] > 0
