@@ -11,6 +11,9 @@ import ml_collections
 
 # Stage depths (res2, res3, res4, res5) by ResNet depth.
 STAGE_DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+# `data.clip_sampling` values: the release's loaders (Kinetics, Charades,
+# SSv2) whose rule picks a clip's frames (slowfast_jax/data/sampling.py).
+CLIP_SAMPLINGS = ("kinetics", "charades", "ssv2")
 
 
 def model_config(
@@ -111,10 +114,21 @@ def data_config() -> ml_collections.ConfigDict:
   # (docs/charades.md). The prepared dataset must hold multi-label examples.
   c.multi_label = False
   # Which frames a clip takes (slowfast_jax.data.sampling): "kinetics" (the
-  # release's Kinetics loader: linspace over a window sized by target_fps)
-  # or "charades" (its Charades loader: an integer start, every
-  # sampling_rate-th stored frame).
+  # release's Kinetics loader: linspace over a window sized by target_fps),
+  # "charades" (its Charades loader: an integer start, every
+  # sampling_rate-th stored frame) or "ssv2" (its SSv2 loader: one frame per
+  # segment of the whole video; validation takes the segments' middles).
   c.clip_sampling = "kinetics"
+  # With eval.num_crops = 1: "center" (the release's Kinetics loader: the
+  # centre crop after resizing the short side to train_jitter_scales[0]) or
+  # "first" (its SSv2 loader: spatial index 0, the left or top crop, after
+  # resizing to test_crop_size). Both give the same 3 crops.
+  c.single_test_crop = "center"
+  # With random_flip: a flipped training (or random validation) clip takes
+  # the class its mirror image shows, "left" and "right" swapped in the
+  # class name (slowfast_jax/data/flip_labels.py; docs/ssv2.md). Not in the
+  # release. Single-label data only.
+  c.label_aware_flip = False
   # Single-view validation during training: "random" = the release's
   # train-style random window/scale/crop/flip (seeded), "center" = the
   # deterministic test-style view (first window, centre crop).
@@ -379,6 +393,56 @@ def charades_config(model: ml_collections.ConfigDict, *,
   config.eval.num_crops = 3
   config.eval.batch_size = 16
   config.eval.ensemble = "max"  # DATA.ENSEMBLE_METHOD
+  config.init_head = "reinit"  # TRAIN.CHECKPOINT_FILE_PATH: Kinetics weights.
+  config.multigrid = multigrid_config(short_cycle=multigrid,
+                                      long_cycle=multigrid)
+  return config
+
+
+# ---------------------------------------------------------------------- SSv2 ---
+# The release's SSv2 configs (configs/SSv2/SLOWFAST_16x8_R50.yaml and
+# SLOWFAST_16x8_R50_multigrid.yaml) and the defaults they leave unset.
+
+SSV2_NUM_CLASSES = 174
+
+
+def ssv2_config(model: ml_collections.ConfigDict, *,
+                multigrid: bool = False) -> ml_collections.ConfigDict:
+  """A full Something-Something v2 config: the release's recipe.
+
+  174 classes, the release's SSv2 clip sampling (`clip_sampling = "ssv2"`:
+  one frame per segment of the whole video) on frames stored at 30 fps, no
+  horizontal flip, inverse-uniform scale jitter in [256, 320], BGR input,
+  one test view: the first (left or top) crop of 256 px (224 px in the
+  multigrid yaml) after resizing the short side to that size. Batch 16 with
+  BatchNorm statistics over 8 clips, precise BatchNorm, 22 epochs: 0.19
+  warmup epochs from 1e-4, then 0.03 × 1, 0.1, 0.01 from epochs 0, 14, 18,
+  weight decay 1e-6. Training starts from a Kinetics checkpoint
+  (`init_from`) with a new classifier.
+
+  Args:
+    model: `model_config(...)` of the SlowFast 16×8 R50 (64 Fast frames).
+    multigrid: the `_multigrid` yaml: MULTIGRID.SHORT_CYCLE and LONG_CYCLE
+      on (stored only: the multigrid schedule is not implemented) and
+      TEST_CROP_SIZE 224.
+  """
+  model.num_classes = SSV2_NUM_CLASSES
+  model.bn_group_size = 8  # 2 clips per GPU, synced over 4 (sync_batchnorm).
+  config = kinetics_config(model, sampling_rate=2)
+  config.data.update(dict(
+      name="ssv2", target_fps=30.0, train_jitter_scales=[256, 320],
+      test_crop_size=224 if multigrid else 256, inv_uniform_sample=True,
+      random_flip=False, bgr=True, clip_sampling="ssv2",
+      single_test_crop="first", test_split="val"))
+  config.global_batch_size = 16
+  config.optim.update(dict(
+      base_batch_size=16, base_lr=0.03, lr_policy="steps_with_relative_lrs",
+      steps=(0, 14, 18), lrs=(1.0, 0.1, 0.01, 0.001, 0.0001, 0.00001),
+      weight_decay=1e-6, warmup_epochs=0.19, warmup_start_lr=0.0001))
+  config.num_epochs = 22
+  config.eval_every_epochs = 2  # TRAIN.EVAL_PERIOD (= CHECKPOINT_PERIOD).
+  config.eval.update(dict(num_clips=1, num_crops=1, batch_size=16,
+                          ensemble="sum"))
   config.init_head = "reinit"  # TRAIN.CHECKPOINT_FILE_PATH: Kinetics weights.
   config.multigrid = multigrid_config(short_cycle=multigrid,
                                       long_cycle=multigrid)

@@ -19,7 +19,7 @@ from slowfast_jax.training import freeze
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 DTYPES = ("float32", "bfloat16")
 INIT_HEADS = ("keep", "reinit")
-CLIP_SAMPLINGS = ("kinetics", "charades")
+CLIP_SAMPLINGS = config_lib.CLIP_SAMPLINGS
 
 
 class ConfigError(ValueError):
@@ -137,6 +137,14 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
   _require(sampling in CLIP_SAMPLINGS,
            f"config.data.clip_sampling={sampling!r}; expected one of "
            f"{CLIP_SAMPLINGS}.")
+  _require(data.get("single_test_crop", "center") in ("center", "first"),
+           f"config.data.single_test_crop="
+           f"{data.get('single_test_crop')!r}; expected 'center' or 'first'.")
+  _require(not data.get("label_aware_flip", False) or (
+      data.random_flip and not data.get("multi_label", False)),
+           "config.data.label_aware_flip=True swaps the class of flipped "
+           "clips: it needs --config.data.random_flip=True and single-label "
+           "data (config.data.multi_label=False).")
   _require(not (data.get("multi_label", False) and config.model.detection),
            "config.data.multi_label=True is for clip classification "
            "(Charades); a detection model (config.model.detection) has "

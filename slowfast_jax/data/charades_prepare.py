@@ -29,11 +29,8 @@ annotation line, unusable arguments), 130 if interrupted.
 
 import csv
 import functools
-import os
 import re
 
-from absl import app
-from absl import flags
 import numpy as np
 
 from slowfast_jax.data import prepare
@@ -180,53 +177,20 @@ def prepare_charades(*, annotation_dir, video_dir, data_dir,
   Raises:
     prepare.PrepareError: before anything is written.
   """
-  if not os.path.isdir(annotation_dir):
-    raise prepare.PrepareError(f"--annotation-dir {annotation_dir}: not a "
-                               "directory")
   class_ids, class_names = read_classes(
-      classes_file or os.path.join(annotation_dir, CLASSES_FILE))
-  resolved = {}
-  for split, csv_file in (splits or DEFAULT_SPLITS).items():
-    if not re.match(r"^[a-z][a-z0-9_]*$", split):
-      raise prepare.PrepareError(f"--split {split!r}: use lowercase "
-                                 "letters, digits and _")
-    resolved[split] = read_annotations(
-        os.path.join(annotation_dir, csv_file), class_ids, video_ext)
+      prepare.annotation_file(annotation_dir, classes_file, CLASSES_FILE))
+  resolved = prepare.annotation_splits(
+      annotation_dir, splits or DEFAULT_SPLITS,
+      lambda path: read_annotations(path, class_ids, video_ext))
   return prepare.prepare_videos(
       name=name, video_dir=video_dir, resolved=resolved,
       class_names=class_names, data_dir=data_dir, fps=fps,
       short_side=short_side, example_format=example_format(fps), **kwargs)
 
 
-def _define_flags() -> None:
-  """The command line's flags (defined only when run as a program)."""
-  flags.DEFINE_string("annotation-dir", None,
-                      "Folder of Charades_v1_classes.txt and the CSVs.",
-                      required=True)
-  flags.DEFINE_string("video-dir", None, "Folder of the videos ID.mp4.",
-                      required=True)
-  flags.DEFINE_string("name", "charades", "Dataset name.")
-  flags.DEFINE_multi_string(
-      "split", None, "SPLIT=CSV, relative to --annotation-dir; repeat per "
-      "split (default: train=Charades_v1_train.csv, "
-      "val=Charades_v1_test.csv).")
-  flags.DEFINE_string("classes", None,
-                      f"Classes file (default: --annotation-dir/"
-                      f"{CLASSES_FILE}).")
-  flags.DEFINE_string("video-ext", ".mp4", "The videos' file extension.")
-  prepare.define_common_flags(fps=FPS, short_side=SHORT_SIDE)
-
-
-def main(argv: list[str]) -> int:
-  value = lambda name: flags.FLAGS[name].value
-  return prepare.run_main(argv, lambda: prepare_charades(
-      annotation_dir=value("annotation-dir"), video_dir=value("video-dir"),
-      name=value("name"),
-      splits=prepare.split_flag(value("split")) if value("split") else None,
-      classes_file=value("classes"), video_ext=value("video-ext"),
-      **prepare.common_flag_values()))
-
-
 if __name__ == "__main__":
-  _define_flags()
-  app.run(main, flags_parser=prepare.parse_flags)
+  prepare.run_annotation_command(
+      prepare_charades, file_flag="classes", file_arg="classes_file",
+      file_help=f"Classes file (default: --annotation-dir/{CLASSES_FILE}).",
+      name="charades", video_ext=".mp4", default_splits=DEFAULT_SPLITS,
+      fps=FPS, short_side=SHORT_SIDE)

@@ -171,8 +171,8 @@ def decode_video(path, *, fps: float | None = 30.0,
 def multi_view_clips(frames: np.ndarray, *, num_frames: int,
                      sampling_rate: int, num_clips: int, num_crops: int,
                      crop_size: int, short_side: int, target_fps: float = 30.0,
-                     fps: float = 30.0,
-                     clip_sampling: str = "kinetics") -> np.ndarray:
+                     fps: float = 30.0, clip_sampling: str = "kinetics",
+                     single_crop: str = "center") -> np.ndarray:
   """The release's test views of a decoded video, as the eval pipeline makes.
 
   `num_clips` windows spaced uniformly over the video (each `num_frames`
@@ -186,7 +186,8 @@ def multi_view_clips(frames: np.ndarray, *, num_frames: int,
     frames: uint8 `(frames, height, width, 3)` at `fps` frames per second.
     short_side: release: `test_crop_size` with 3 crops,
       `train_jitter_scales[0]` with 1.
-    clip_sampling: "kinetics" or "charades" (`views.test_indices`).
+    clip_sampling: "kinetics", "charades" or "ssv2" (`views.test_indices`).
+    single_crop: "center" or "first" (`views.test_views`).
 
   Returns:
     uint8 `(num_clips * num_crops, num_frames, crop_size, crop_size, 3)`,
@@ -196,7 +197,8 @@ def multi_view_clips(frames: np.ndarray, *, num_frames: int,
   out = views.test_views(
       views.array_source(frames), num_frames=num_frames, sampling_rate=sampling_rate, num_clips=num_clips,
       num_crops=num_crops, crop_size=crop_size, short_side=short_side,
-      target_fps=target_fps, fps=fps, clip_sampling=clip_sampling)
+      target_fps=target_fps, fps=fps, clip_sampling=clip_sampling,
+      single_crop=single_crop)
   return out.numpy()
 
 
@@ -213,4 +215,5 @@ def multi_view_clips_for_config(frames: np.ndarray, config, *,
       num_crops=num_crops, crop_size=config.data.test_crop_size,
       short_side=views.test_short_side(config.data, num_crops),
       target_fps=config.data.target_fps, fps=config.data.target_fps,
-      clip_sampling=config.data.get("clip_sampling", "kinetics"))
+      clip_sampling=config.data.get("clip_sampling", "kinetics"),
+      single_crop=config.data.get("single_test_crop", "center"))

@@ -31,6 +31,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from slowfast_jax.data import builder as builder_lib
+from slowfast_jax.data import flip_labels
 from slowfast_jax.data import multi_label
 from slowfast_jax.data import views
 
@@ -251,18 +252,19 @@ def make_train_dataset(config, *, process_index: int = 0,
   clip_args = _train_clip_args(config, fps, data.train_crop_size)
 
   num_classes = config.model.num_classes
+  flip_label = _label_flipper(data, builder)
 
   def make_clip(index, serialized):
     example = parse(serialized)
-    clip, indices = views.train_clip_and_indices(
+    view = views.train_view(
         views.jpeg_source(example["video"]),
         seed=tf.random.experimental.stateless_fold_in(host_seed, index),
         **clip_args)
     if data.get("multi_label", False):
-      label = multi_label.clip_labels(example, indices, num_classes)
+      label = multi_label.clip_labels(example, view.indices, num_classes)
     else:
-      label = tf.cast(example["label"], tf.int32)
-    return {"video": clip, "label": label}
+      label = flip_label(tf.cast(example["label"], tf.int32), view.flipped)
+    return {"video": view.clip, "label": label}
 
   ds = examples.map(make_clip, num_parallel_calls=AUTOTUNE, deterministic=True)
   ds = ds.batch(batch_size, drop_remainder=True)
@@ -277,6 +279,18 @@ def _train_clip_args(config, fps, crop_size):
               crop_size=crop_size, flip=bool(data.random_flip),
               clip_sampling=data.get("clip_sampling", "kinetics"),
               inverse_uniform=bool(data.get("inv_uniform_sample", False)))
+
+
+def _label_flipper(data, builder):
+  """`flip(label, flipped)`: with `data.label_aware_flip`, the class a
+  flipped clip shows (`flip_labels.flip_permutation` of the dataset's class
+  names); otherwise the label as it is."""
+  if not data.get("label_aware_flip", False):
+    return lambda label, flipped: label
+  permutation = tf.constant(flip_labels.flip_permutation(
+      builder_lib.class_names_of(builder.info.features)))
+  return lambda label, flipped: tf.where(
+      flipped, tf.gather(permutation, label), label)
 
 
 def _uses_random_view(config, num_clips, num_crops, random_view):
@@ -327,15 +341,18 @@ def _view_maker(config, builder, *, random_view: bool, num_clips: int,
   data, parse = config.data, _parser(builder)
   num_views, num_frames = num_clips * num_crops, config.model.num_frames
   eval_seed = tf.constant([config.seed, _EVAL_SEED_SALT], tf.int64)
+  flip_label = _label_flipper(data, builder)
 
   def make_views(index, serialized):
     example = parse(serialized)
     source = views.jpeg_source(example["video"])
+    flipped = tf.constant(False)
     if random_view:
-      clips = views.train_clip(
+      clips, _, flipped = views.train_view(
           source,
           seed=tf.random.experimental.stateless_fold_in(eval_seed, index),
-          **_train_clip_args(config, fps, crop))[None]
+          mode="val", **_train_clip_args(config, fps, crop))
+      clips = clips[None]
     else:
       clips = views.test_views(
           source, num_frames=num_frames,
@@ -343,13 +360,15 @@ def _view_maker(config, builder, *, random_view: bool, num_clips: int,
           num_crops=num_crops, crop_size=crop,
           short_side=views.test_short_side(data, num_crops),
           target_fps=data.target_fps, fps=fps,
-          clip_sampling=data.get("clip_sampling", "kinetics"))
+          clip_sampling=data.get("clip_sampling", "kinetics"),
+          single_crop=data.get("single_test_crop", "center"))
     repeat = lambda x, dtype: tf.fill([num_views], tf.cast(x, dtype))
     if data.get("multi_label", False):
       label = multi_label.video_labels(example, config.model.num_classes)
       labels = tf.tile(label[None], [num_views, 1])
     else:
-      labels = repeat(example["label"], tf.int32)
+      labels = repeat(flip_label(tf.cast(example["label"], tf.int32),
+                                 flipped), tf.int32)
     return {
         "video": clips,
         "label": labels,

@@ -517,6 +517,76 @@ def _define_flags() -> None:
   define_common_flags(fps=30.0, short_side=320)
 
 
+def define_annotation_flags(*, name: str, video_ext: str,
+                            default_splits: dict[str, str], fps: float,
+                            short_side: int) -> None:
+  """The flags of a command that reads a dataset's own annotation files
+  (`--annotation-dir`, `--video-dir`, `--name`, `--split`, `--video-ext`),
+  and the common ones."""
+  flags.DEFINE_string("annotation-dir", None,
+                      "Folder of the annotation files.", required=True)
+  flags.DEFINE_string("video-dir", None, f"Folder of the videos ID{video_ext}.",
+                      required=True)
+  flags.DEFINE_string("name", name, "Dataset name.")
+  defaults = ", ".join(f"{k}={v}" for k, v in default_splits.items())
+  flags.DEFINE_multi_string(
+      "split", None, "SPLIT=FILE, relative to --annotation-dir; repeat per "
+      f"split (default: {defaults}).")
+  flags.DEFINE_string("video-ext", video_ext, "The videos' file extension.")
+  define_common_flags(fps=fps, short_side=short_side)
+
+
+def annotation_flag_values() -> dict[str, Any]:
+  """`define_annotation_flags`' values as arguments (`splits` None when no
+  `--split` is given)."""
+  value = lambda name: flags.FLAGS[name].value
+  return dict(annotation_dir=value("annotation-dir"),
+              video_dir=value("video-dir"), name=value("name"),
+              splits=split_flag(value("split")) if value("split") else None,
+              video_ext=value("video-ext"), **common_flag_values())
+
+
+def run_annotation_command(prepare_dataset: Callable[..., Summary], *,
+                           file_flag: str, file_help: str, file_arg: str,
+                           **flag_defaults) -> None:
+  """The program of a dataset's prepare command: `define_annotation_flags`
+  (`flag_defaults`) plus one optional file flag, passed to
+  `prepare_dataset` as `file_arg`; exits with `run_main`'s status."""
+  define_annotation_flags(**flag_defaults)
+  flags.DEFINE_string(file_flag, None, file_help)
+  app.run(lambda argv: run_main(argv, lambda: prepare_dataset(
+      **{file_arg: flags.FLAGS[file_flag].value},
+      **annotation_flag_values())), flags_parser=parse_flags)
+
+
+def annotation_file(annotation_dir, path, default_name: str) -> str:
+  """`path`, or if None `annotation_dir/default_name`.
+
+  Raises:
+    PrepareError: `annotation_dir` is not a directory.
+  """
+  if not os.path.isdir(annotation_dir):
+    raise PrepareError(f"--annotation-dir {annotation_dir}: not a directory")
+  return path or os.path.join(annotation_dir, default_name)
+
+
+def annotation_splits(annotation_dir, splits: dict[str, str],
+                      read: Callable[[str], Any]) -> dict[str, Any]:
+  """`{split: read(path)}` of the split files `splits` names, relative to
+  `annotation_dir` (or absolute).
+
+  Raises:
+    PrepareError: a split name is not lowercase letters, digits and _.
+  """
+  resolved = {}
+  for split, file in splits.items():
+    if not _NAME.match(split):
+      raise PrepareError(f"--split {split!r}: use lowercase letters, digits "
+                         "and _")
+    resolved[split] = read(os.path.join(annotation_dir, file))
+  return resolved
+
+
 def split_flag(specs: list[str]) -> dict[str, str]:
   """`--split NAME=SOURCE` values as `{NAME: SOURCE}` (usage error if a
   split is given twice)."""

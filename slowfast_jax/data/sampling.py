@@ -26,6 +26,16 @@ counts in stored frames instead (its frames are 24 fps, TARGET_FPS unused):
 (`charades_*`). With one test clip the release divides by zero; here that
 clip starts at 0.
 
+The release's SSv2 loader (datasets/ssv2.py, `get_seq_frames`) spreads the
+clip over the whole video, one frame per segment (`ssv2_*`):
+
+  size      = (L - 1) / num_frames
+  segment i = round(size * i) ... round(size * (i + 1))   (both ends in)
+  frame i   = randint(first, last)                       (train)
+            = (first + last) // 2                        (val and test)
+
+sampling_rate and target_fps play no part, and every test clip is the same.
+
 `torch.linspace` runs in float32, so its truncation disagrees with exact
 arithmetic on a few percent of test windows (values landing on integers). The
 functions here reproduce torch's float32 arithmetic bit for bit, as torch runs
@@ -201,3 +211,51 @@ def charades_clip_indices_tf(start, num_frames: int, sampling_rate: int,
   """TensorFlow twin of `charades_clip_indices_np`: int32 `(num_frames,)`."""
   values = tf.cast(start, tf.int32) + sampling_rate * tf.range(num_frames)
   return tf.clip_by_value(values, 0, tf.cast(video_length, tf.int32) - 1)
+
+
+def ssv2_segment_bounds_np(video_length: int,
+                           num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+  """First and last stored frame (int64 `(num_frames,)` each) of the
+  segments of the release's SSv2 loader (datasets/ssv2.py).
+
+  The frames from 0 to `video_length - 1` are cut into `num_frames` equal
+  segments of `(video_length - 1) / num_frames` frames; segment i runs from
+  `round(size * i)` to `round(size * (i + 1))`, both ends included, with
+  Python's round half to even. Neighbouring segments share their boundary.
+  """
+  size = float(video_length - 1) / num_frames
+  i = np.arange(num_frames + 1, dtype=np.float64)
+  bounds = np.round(size * i).astype(np.int64)
+  return bounds[:-1], bounds[1:]
+
+
+def ssv2_test_indices_np(video_length: int, num_frames: int) -> np.ndarray:
+  """The SSv2 test (and validation) frames: each segment's middle frame,
+  `(first + last) // 2` (int64 `(num_frames,)`)."""
+  first, last = ssv2_segment_bounds_np(video_length, num_frames)
+  return (first + last) // 2
+
+
+def ssv2_segment_bounds_tf(video_length,
+                           num_frames: int) -> tuple[tf.Tensor, tf.Tensor]:
+  """TensorFlow twin of `ssv2_segment_bounds_np`: int32 `(num_frames,)`."""
+  size = tf.cast(video_length - 1, tf.float64) / num_frames
+  i = tf.range(num_frames + 1, dtype=tf.float64)
+  bounds = tf.cast(tf.round(size * i), tf.int32)  # Half to even.
+  return bounds[:-1], bounds[1:]
+
+
+def ssv2_train_indices_tf(video_length, num_frames: int, seed) -> tf.Tensor:
+  """A training clip of the SSv2 loader (int32 `(num_frames,)`): one frame
+  drawn uniformly from each segment, its two ends included
+  (`random.randint(first, last)`)."""
+  first, last = ssv2_segment_bounds_tf(video_length, num_frames)
+  u = tf.random.stateless_uniform([num_frames], seed=seed, dtype=tf.float64)
+  offset = tf.floor(u * tf.cast(last - first + 1, tf.float64))
+  return first + tf.cast(offset, tf.int32)
+
+
+def ssv2_test_indices_tf(video_length, num_frames: int) -> tf.Tensor:
+  """TensorFlow twin of `ssv2_test_indices_np`: int32 `(num_frames,)`."""
+  first, last = ssv2_segment_bounds_tf(video_length, num_frames)
+  return (first + last) // 2

@@ -122,14 +122,18 @@ def random_crop_offsets(height, width, crop_size: int, seed) -> tf.Tensor:
   return tf.cast(tf.floor(u * tf.cast(maxval, tf.float64)), tf.int32)
 
 
-def random_flip(clip, seed) -> tf.Tensor:
-  """Horizontal flip of the whole clip with probability 0.5."""
-  flip = tf.random.stateless_uniform([], seed=seed) < 0.5
-  return tf.cond(flip, lambda: tf.reverse(clip, axis=[2]), lambda: clip)
+def flip_decision(seed) -> tf.Tensor:
+  """Whether a clip is flipped (bool scalar): true with probability 0.5."""
+  return tf.random.stateless_uniform([], seed=seed) < 0.5
 
 
-def train_augment(clip, *, jitter_scales, crop_size: int, flip: bool,
-                  seed, inverse_uniform: bool = False) -> tf.Tensor:
+def flip_if(clip, flipped) -> tf.Tensor:
+  """The clip `(time, height, width, channels)` mirrored left-right if
+  `flipped` (bool scalar)."""
+  return tf.cond(flipped, lambda: tf.reverse(clip, axis=[2]), lambda: clip)
+
+
+def train_augment(clip, **kwargs) -> tf.Tensor:
   """Release train/val spatial sampling of a uint8 clip.
 
   Short side resized to `int(round(U(*jitter_scales)))` (or its inverse-
@@ -138,11 +142,20 @@ def train_augment(clip, *, jitter_scales, crop_size: int, flip: bool,
 
   Args:
     clip: uint8 `(time, height, width, 3)`.
-    seed: `(2,)` stateless seed; it fixes scale, crop and flip.
+    **kwargs: `jitter_scales`, `crop_size`, `flip`, `seed` (`(2,)`
+      stateless seed; it fixes scale, crop and flip), optional
+      `inverse_uniform` (see `train_augment_and_flip`).
 
   Returns:
     uint8 `(time, crop_size, crop_size, 3)`.
   """
+  return train_augment_and_flip(clip, **kwargs)[0]
+
+
+def train_augment_and_flip(clip, *, jitter_scales, crop_size: int,
+                           flip: bool, seed, inverse_uniform: bool = False
+                           ) -> tuple[tf.Tensor, tf.Tensor]:
+  """`train_augment`'s clip and whether it was flipped (bool scalar)."""
   size_seed, crop_seed, flip_seed = tf.unstack(
       tf.random.experimental.stateless_split(seed, 3))
   size = random_jitter_size(jitter_scales[0], jitter_scales[1], size_seed,
@@ -155,9 +168,9 @@ def train_augment(clip, *, jitter_scales, crop_size: int, flip: bool,
   corner = random_crop_offsets(new_h, new_w, crop_size, crop_seed)
   out = resize_and_crop(clip, tf.stack([new_h, new_w]), corner,
                         [crop_size, crop_size])
-  if flip:
-    out = random_flip(out, flip_seed)
-  return tf.ensure_shape(out, [None, crop_size, crop_size, 3])
+  flipped = flip_decision(flip_seed) if flip else tf.constant(False)
+  out = flip_if(out, flipped) if flip else out
+  return tf.ensure_shape(out, [None, crop_size, crop_size, 3]), flipped
 
 
 def uniform_crop_offsets(height, width, size: int, spatial_index: int):
@@ -177,7 +190,8 @@ def uniform_crop_offsets(height, width, size: int, spatial_index: int):
   return tf.where(portrait, edge_y, y), tf.where(portrait, x, edge_x)
 
 
-def uniform_crops(clips, *, crop_size: int, num_crops: int) -> tf.Tensor:
+def uniform_crops(clips, *, crop_size: int, num_crops: int,
+                  single_index: int = 1) -> tf.Tensor:
   """The release's test-time crops of clips already resized.
 
   Args:
@@ -185,7 +199,9 @@ def uniform_crops(clips, *, crop_size: int, num_crops: int) -> tf.Tensor:
       short side already resized (release: to TEST_CROP_SIZE for 3 crops, to
       TRAIN_JITTER_SCALES[0] for 1 crop).
     crop_size: side of the square crops.
-    num_crops: 3 (left/centre/right or top/centre/bottom) or 1 (centre).
+    num_crops: 3 (left/centre/right or top/centre/bottom) or 1.
+    single_index: with one crop, which of the three (release: 1, the centre,
+      in its Kinetics loader; 0, the left or top one, in its SSv2 loader).
 
   Returns:
     uint8 `(num_clips, num_crops, time, crop_size, crop_size, 3)`.
@@ -193,7 +209,7 @@ def uniform_crops(clips, *, crop_size: int, num_crops: int) -> tf.Tensor:
   if num_crops not in (1, 3):
     raise ValueError(f"num_crops must be 1 or 3 (release), got {num_crops}")
   height, width = tf.shape(clips)[2], tf.shape(clips)[3]
-  indices = [1] if num_crops == 1 else [0, 1, 2]
+  indices = [single_index] if num_crops == 1 else [0, 1, 2]
   views = []
   for spatial_index in indices:
     y, x = uniform_crop_offsets(height, width, crop_size, spatial_index)

@@ -12,6 +12,7 @@ from typing import Callable, NamedTuple
 
 import tensorflow as tf
 
+from slowfast_jax import config_lib
 from slowfast_jax.data import sampling
 from slowfast_jax.data import transforms
 
@@ -49,10 +50,22 @@ def _fetch_distinct(source: FrameSource, indices):
   return source.fetch(unique), position
 
 
+# `config.data.single_test_crop` -> the release's spatial index of a single
+# test crop: its Kinetics loader takes the centre (1), its SSv2 and Charades
+# loaders `view % NUM_SPATIAL_CROPS` = 0, the left (or top) crop.
+SINGLE_CROP_INDEX = {"center": 1, "first": 0}
+
+
+class TrainView(NamedTuple):
+  clip: tf.Tensor  # uint8 (num_frames, crop_size, crop_size, 3).
+  indices: tf.Tensor  # int32 (num_frames,): the stored frames it took.
+  flipped: tf.Tensor  # bool scalar: mirrored left-right.
+
+
 def _check_sampling(clip_sampling: str, target_fps: float, fps: float):
-  if clip_sampling not in ("kinetics", "charades"):
+  if clip_sampling not in config_lib.CLIP_SAMPLINGS:
     raise ValueError(f"config.data.clip_sampling={clip_sampling!r}; expected "
-                     "'kinetics' or 'charades'.")
+                     f"one of {config_lib.CLIP_SAMPLINGS}.")
   if clip_sampling == "charades" and fps != target_fps:
     raise ValueError(
         f"config.data.clip_sampling='charades' counts stored frames, which "
@@ -63,14 +76,22 @@ def _check_sampling(clip_sampling: str, target_fps: float, fps: float):
 
 def train_indices(length, *, num_frames: int, sampling_rate: int,
                   target_fps: float, fps: float, seed,
-                  clip_sampling: str = "kinetics") -> tf.Tensor:
+                  clip_sampling: str = "kinetics",
+                  mode: str = "train") -> tf.Tensor:
   """The frames (int32 `(num_frames,)`) of a training clip at a random start.
 
   `clip_sampling`: "kinetics" (the release's linspace over a window of
-  `sampling_rate * num_frames` frames at `target_fps`) or "charades" (every
-  `sampling_rate`-th stored frame from an integer start; `sampling`).
+  `sampling_rate * num_frames` frames at `target_fps`), "charades" (every
+  `sampling_rate`-th stored frame from an integer start) or "ssv2" (one
+  frame from each of `num_frames` segments of the whole video; `sampling`).
+  `mode` "val": the frames of the release's validation clips, random as in
+  training but for "ssv2", whose validation takes the test frames.
   """
   _check_sampling(clip_sampling, target_fps, fps)
+  if clip_sampling == "ssv2":
+    if mode == "val":
+      return sampling.ssv2_test_indices_tf(length, num_frames)
+    return sampling.ssv2_train_indices_tf(length, num_frames, seed)
   if clip_sampling == "charades":
     start = sampling.charades_train_start_tf(
         length, sampling.charades_clip_length(num_frames, sampling_rate), seed)
@@ -81,33 +102,34 @@ def train_indices(length, *, num_frames: int, sampling_rate: int,
   return sampling.clip_indices_tf(start, window, num_frames, length)
 
 
-def train_clip_and_indices(
+def train_view(
     source: FrameSource, *, num_frames: int, sampling_rate: int,
     target_fps: float, fps: float, jitter_scales, crop_size: int, flip: bool,
-    seed, clip_sampling: str = "kinetics",
-    inverse_uniform: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
-  """`train_clip` and the stored-frame indices it took (int32)."""
+    seed, clip_sampling: str = "kinetics", inverse_uniform: bool = False,
+    mode: str = "train") -> TrainView:
+  """`train_clip`, the stored-frame indices it took and whether it was
+  flipped; `mode` as `train_indices`."""
   start_seed, spatial_seed = tf.unstack(
       tf.random.experimental.stateless_split(seed, 2))
   indices = train_indices(source.length, num_frames=num_frames,
                           sampling_rate=sampling_rate, target_fps=target_fps,
                           fps=fps, seed=start_seed,
-                          clip_sampling=clip_sampling)
+                          clip_sampling=clip_sampling, mode=mode)
   frames, position = _fetch_distinct(source, indices)
-  crops = transforms.train_augment(frames, jitter_scales=jitter_scales,
-                                   crop_size=crop_size, flip=flip,
-                                   seed=spatial_seed,
-                                   inverse_uniform=inverse_uniform)
+  crops, flipped = transforms.train_augment_and_flip(
+      frames, jitter_scales=jitter_scales, crop_size=crop_size, flip=flip,
+      seed=spatial_seed, inverse_uniform=inverse_uniform)
   clip = tf.gather(crops, position)
-  return (tf.ensure_shape(clip, [num_frames, crop_size, crop_size, 3]),
-          indices)
+  return TrainView(
+      tf.ensure_shape(clip, [num_frames, crop_size, crop_size, 3]), indices,
+      flipped)
 
 
 def train_clip(source: FrameSource, **kwargs) -> tf.Tensor:
   """The release's training (and validation) view of one video.
 
   A window at a random start, `num_frames` frames by the release's linspace
-  (or its Charades rule, `clip_sampling="charades"`), random short-side
+  (or its Charades or SSv2 rule, `clip_sampling`), random short-side
   scale in `jitter_scales` (`inverse_uniform`: DATA.INV_UNIFORM_SAMPLE),
   random square crop, random horizontal flip; the same scale, crop and flip
   for every frame.
@@ -116,20 +138,24 @@ def train_clip(source: FrameSource, **kwargs) -> tf.Tensor:
     source: the video.
     **kwargs: `num_frames`, `sampling_rate`, `target_fps`, `fps`,
       `jitter_scales`, `crop_size`, `flip`, `seed` (`(2,)` stateless seed;
-      the whole clip is a function of it), optional `clip_sampling` and
-      `inverse_uniform` (see `train_clip_and_indices`).
+      the whole clip is a function of it), optional `clip_sampling`,
+      `inverse_uniform` and `mode` (see `train_view`).
 
   Returns:
     uint8 `(num_frames, crop_size, crop_size, 3)`.
   """
-  return train_clip_and_indices(source, **kwargs)[0]
+  return train_view(source, **kwargs).clip
 
 
 def test_indices(length, *, num_frames: int, sampling_rate: int,
                  num_clips: int, target_fps: float, fps: float,
                  clip_sampling: str = "kinetics") -> tf.Tensor:
-  """The frames (int32 `(num_clips, num_frames)`) of the test windows."""
+  """The frames (int32 `(num_clips, num_frames)`) of the test windows
+  (with "ssv2" sampling every clip takes the same frames, as the release's)."""
   _check_sampling(clip_sampling, target_fps, fps)
+  if clip_sampling == "ssv2":
+    return tf.tile(sampling.ssv2_test_indices_tf(length, num_frames)[None],
+                   [num_clips, 1])
   if clip_sampling == "charades":
     starts = sampling.charades_test_starts_tf(
         length, sampling.charades_clip_length(num_frames, sampling_rate),
@@ -149,12 +175,14 @@ def test_indices(length, *, num_frames: int, sampling_rate: int,
 def test_views(source: FrameSource, *, num_frames: int, sampling_rate: int,
                num_clips: int, num_crops: int, crop_size: int,
                short_side: int, target_fps: float, fps: float,
-               clip_sampling: str = "kinetics") -> tf.Tensor:
+               clip_sampling: str = "kinetics",
+               single_crop: str = "center") -> tf.Tensor:
   """The release's test views of one video.
 
-  `num_clips` windows starting at `delta * i / num_clips` (Charades
-  sampling: `test_indices`), each resized to `short_side` and cut into
-  `num_crops` (1 or 3) crops along the long side.
+  `num_clips` windows starting at `delta * i / num_clips` (Charades and
+  SSv2 sampling: `test_indices`), each resized to `short_side` and cut into
+  `num_crops` (1 or 3) crops along the long side; a single crop is the
+  centre one, or with `single_crop="first"` the left (top) one.
 
   Returns:
     uint8 `(num_clips * num_crops, num_frames, crop_size, crop_size, 3)`;
@@ -170,15 +198,18 @@ def test_views(source: FrameSource, *, num_frames: int, sampling_rate: int,
   clips = tf.reshape(
       tf.gather(frames, position),
       tf.concat([[num_clips, num_frames], tf.shape(frames)[1:]], axis=0))
-  views = transforms.uniform_crops(clips, crop_size=crop_size,
-                                   num_crops=num_crops)
+  views = transforms.uniform_crops(
+      clips, crop_size=crop_size, num_crops=num_crops,
+      single_index=SINGLE_CROP_INDEX[single_crop])
   return tf.reshape(
       views, [num_clips * num_crops, num_frames, crop_size, crop_size, 3])
 
 
 def test_short_side(data_config, num_crops: int) -> int:
   """Short side before test crops (release: TEST_CROP_SIZE for 3 crops,
-  TRAIN_JITTER_SCALES[0] for a single centre crop)."""
-  if num_crops == 1:
+  TRAIN_JITTER_SCALES[0] for a single centre crop, TEST_CROP_SIZE for the
+  single first crop of `data_config.single_test_crop = "first"`)."""
+  if (num_crops == 1 and
+      data_config.get("single_test_crop", "center") == "center"):
     return int(data_config.train_jitter_scales[0])
   return int(data_config.test_crop_size)
