@@ -13,15 +13,21 @@ from slowfast_jax import config_lib
 NAME = "charades_tiny"
 
 
-def get_config():
+def tiny_model():
+  """A SlowFast of width 8, 8 frames, 32-px training crops."""
   model = config_lib.model_config(arch="slowfast", num_frames=8, alpha=4,
                                   fusion_kernel=5)
   model.width_per_group = 8
   model.train_crop_size = 32
-  config = config_lib.charades_config(model)
-  config.model.num_classes = 6
+  return model
+
+
+def shrink(config, name: str):
+  """A release recipe sized for a generated set of 8 training videos with
+  frames of short side 40: jitter [32, 40], 40-px test crops, 12 steps of
+  all 8 videos, one validation at the end."""
   config.model.bn_group_size = 0
-  config.data.name = NAME
+  config.data.name = name
   config.data.data_dir = ""
   config.data.train_jitter_scales = [32, 40]
   config.data.test_crop_size = 40
@@ -34,10 +40,16 @@ def get_config():
   config.optim.warmup_epochs = 0.0
   config.num_epochs = 12  # 8 training videos: 1 step an epoch.
   config.eval_every_epochs = 1000  # Only at the end.
-  config.eval.num_clips = 2
-  config.eval.num_crops = 3
   config.eval.batch_size = 4
   config.precise_bn.enabled = False
   config.log_every_steps = 1
   config.keep_checkpoints = 1
+  return config
+
+
+def get_config():
+  config = shrink(config_lib.charades_config(tiny_model()), NAME)
+  config.model.num_classes = 6
+  config.eval.num_clips = 2
+  config.eval.num_crops = 3
   return config

@@ -6,13 +6,15 @@ from common import ROOT
 # The release's presets (not the demos or the fine-tuning recipe).
 PRESETS = sorted(p.stem for p in (ROOT / "configs").glob("*.py")
                  if not p.stem.startswith(("demo", "finetune", "_", "ava_",
-                                           "charades_")))
+                                           "charades_", "ssv2_")))
 # The detection presets (tests/test_detection_model.py).
 AVA_PRESETS = sorted(p.stem for p in (ROOT / "configs").glob("ava_*.py"))
 # The multi-label presets (tests/test_charades.py): Kinetics models with a
 # 157-class head.
 CHARADES_PRESETS = sorted(p.stem for p in
                           (ROOT / "configs").glob("charades_*.py"))
+# The Something-Something v2 presets (tests/test_ssv2.py): 174 classes.
+SSV2_PRESETS = sorted(p.stem for p in (ROOT / "configs").glob("ssv2_*.py"))
 
 
 def tiny_model_config(name: str, *, width: int = 8, classes: int = 10,
