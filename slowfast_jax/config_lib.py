@@ -316,9 +316,8 @@ def multigrid_config(*, short_cycle: bool,
                      long_cycle: bool) -> ml_collections.ConfigDict:
   """The `multigrid` section: the release's MULTIGRID.* values.
 
-  Stored so a preset carries its yaml's values; the multigrid schedule itself
-  (short and long cycles) is not implemented, and `validate` refuses to
-  train with either cycle on.
+  Training follows them when either cycle is on
+  (`slowfast_jax.training.multigrid`, docs/training.md#multigrid).
   """
   c = ml_collections.ConfigDict()
   c.short_cycle = short_cycle  # MULTIGRID.SHORT_CYCLE
@@ -329,6 +328,7 @@ def multigrid_config(*, short_cycle: bool,
                           (1.0, 1.0))  # (temporal, spatial) factors.
   c.bn_base_size = 8
   c.eval_freq = 3
+  c.gamma = 0.1  # SOLVER.GAMMA: the long cycle's rate per LR stage.
   return c
 
 
