@@ -348,7 +348,7 @@ def charades_config(model: ml_collections.ConfigDict, *,
   Args:
     model: `model_config(...)` of the SlowFast 16×8 R50 (64 Fast frames).
     multigrid: the `_multigrid` yaml's MULTIGRID.SHORT_CYCLE and LONG_CYCLE
-      (stored only: the multigrid schedule is not implemented).
+      (the multigrid schedule, `slowfast_jax.training.multigrid`).
   """
   model.num_classes = CHARADES_NUM_CLASSES
   model.bn_group_size = 8

@@ -63,20 +63,30 @@ def _check_sampling(clip_sampling: str, target_fps: float, fps: float):
 
 def train_indices(length, *, num_frames: int, sampling_rate: int,
                   target_fps: float, fps: float, seed,
-                  clip_sampling: str = "kinetics") -> tf.Tensor:
+                  clip_sampling: str = "kinetics",
+                  max_sampling_rate: int = 0) -> tf.Tensor:
   """The frames (int32 `(num_frames,)`) of a training clip at a random start.
 
   `clip_sampling`: "kinetics" (the release's linspace over a window of
   `sampling_rate * num_frames` frames at `target_fps`) or "charades" (every
-  `sampling_rate`-th stored frame from an integer start; `sampling`).
+  `sampling_rate`-th stored frame from an integer start; `sampling`). With
+  `max_sampling_rate > sampling_rate` (multigrid's long cycle) the clip's
+  rate is drawn uniformly from `sampling_rate..max_sampling_rate` first.
   """
   _check_sampling(clip_sampling, target_fps, fps)
+  rate = sampling_rate
+  if max_sampling_rate > sampling_rate:
+    rate_seed, seed = tf.unstack(tf.random.experimental.stateless_split(seed))
+    rate = sampling.random_sampling_rate_tf(sampling_rate, max_sampling_rate,
+                                            rate_seed)
   if clip_sampling == "charades":
     start = sampling.charades_train_start_tf(
-        length, sampling.charades_clip_length(num_frames, sampling_rate), seed)
-    return sampling.charades_clip_indices_tf(start, num_frames, sampling_rate,
-                                             length)
-  window = sampling.clip_size(num_frames, sampling_rate, target_fps, fps)
+        length, sampling.charades_clip_length(num_frames, rate), seed)
+    return sampling.charades_clip_indices_tf(start, num_frames, rate, length)
+  if max_sampling_rate > sampling_rate:
+    window = sampling.clip_size_tf(num_frames, rate, target_fps, fps)
+  else:
+    window = sampling.clip_size(num_frames, sampling_rate, target_fps, fps)
   start = sampling.train_window_start_tf(length, window, seed)
   return sampling.clip_indices_tf(start, window, num_frames, length)
 
@@ -84,15 +94,16 @@ def train_indices(length, *, num_frames: int, sampling_rate: int,
 def train_clip_and_indices(
     source: FrameSource, *, num_frames: int, sampling_rate: int,
     target_fps: float, fps: float, jitter_scales, crop_size: int, flip: bool,
-    seed, clip_sampling: str = "kinetics",
-    inverse_uniform: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+    seed, clip_sampling: str = "kinetics", inverse_uniform: bool = False,
+    max_sampling_rate: int = 0) -> tuple[tf.Tensor, tf.Tensor]:
   """`train_clip` and the stored-frame indices it took (int32)."""
   start_seed, spatial_seed = tf.unstack(
       tf.random.experimental.stateless_split(seed, 2))
   indices = train_indices(source.length, num_frames=num_frames,
                           sampling_rate=sampling_rate, target_fps=target_fps,
                           fps=fps, seed=start_seed,
-                          clip_sampling=clip_sampling)
+                          clip_sampling=clip_sampling,
+                          max_sampling_rate=max_sampling_rate)
   frames, position = _fetch_distinct(source, indices)
   crops = transforms.train_augment(frames, jitter_scales=jitter_scales,
                                    crop_size=crop_size, flip=flip,
@@ -116,8 +127,8 @@ def train_clip(source: FrameSource, **kwargs) -> tf.Tensor:
     source: the video.
     **kwargs: `num_frames`, `sampling_rate`, `target_fps`, `fps`,
       `jitter_scales`, `crop_size`, `flip`, `seed` (`(2,)` stateless seed;
-      the whole clip is a function of it), optional `clip_sampling` and
-      `inverse_uniform` (see `train_clip_and_indices`).
+      the whole clip is a function of it), optional `clip_sampling`,
+      `inverse_uniform` and `max_sampling_rate` (see `train_indices`).
 
   Returns:
     uint8 `(num_frames, crop_size, crop_size, 3)`.

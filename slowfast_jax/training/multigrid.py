@@ -223,6 +223,16 @@ def epoch_phases(config: ml_collections.ConfigDict,
           for c, k in crops_and_factors]
 
 
+def all_phases(config: ml_collections.ConfigDict) -> list[Phase]:
+  """Every phase the schedule can use (before it meets a dataset size)."""
+  if not config.multigrid.long_cycle:
+    bases = [epoch_shape(config, None, 0)]
+  else:
+    bases = [shape for _, shape, _ in long_cycle_schedule(config)]
+  return list(dict.fromkeys(
+      p for base in bases for p in epoch_phases(config, base)))
+
+
 def epoch_iterations(num_examples: int, batch_sizes: list[int]
                      ) -> tuple[int, int]:
   """`(iterations, L)` of an epoch of `num_examples` clips.
@@ -297,6 +307,10 @@ def host_examples(num_examples: int, process_count: int) -> int:
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Raises `MultigridError` naming the field a schedule cannot use."""
   multigrid, optim = config.multigrid, config.optim
+  factors = tuple(multigrid.short_cycle_factors)
+  if multigrid.short_cycle and not all(0 < f <= 1 for f in factors):
+    raise MultigridError(f"config.multigrid.short_cycle_factors={factors}: "
+                         "each must be in (0, 1].")
   if multigrid.long_cycle:
     if optim.get("lr_policy", "cosine") != "steps_with_relative_lrs":
       raise MultigridError(
@@ -309,16 +323,13 @@ def check_config(config: ml_collections.ConfigDict) -> None:
           "each LR stage over its shapes; give at least two steps.")
     for t_factor, s_factor in multigrid.long_cycle_factors:
       frames = int(round(config.model.num_frames * t_factor))
-      if frames < 1 or frames % config.model.get("alpha", 1):
+      alpha = config.model.alpha if config.model.arch == "slowfast" else 1
+      if frames < 1 or frames % alpha:
         raise MultigridError(
             f"config.multigrid.long_cycle_factors: ({t_factor}, {s_factor}) "
             f"gives {frames} frames, not a positive multiple of "
-            f"config.model.alpha={config.model.get('alpha', 1)}.")
+            f"config.model.alpha={alpha}.")
     if any(s[0] < 1 for shapes in long_cycle_shapes(config) for s in shapes):
       raise MultigridError(
           "config.multigrid.long_cycle_factors: a shape larger than the "
           "default gives a batch factor of 0.")
-  factors = tuple(multigrid.short_cycle_factors)
-  if multigrid.short_cycle and not all(0 < f <= 1 for f in factors):
-    raise MultigridError(f"config.multigrid.short_cycle_factors={factors}: "
-                         "each must be in (0, 1].")
