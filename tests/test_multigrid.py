@@ -203,3 +203,84 @@ def test_validate_checks_every_phase_batchnorm_group():
   config.model.bn_group_size = 3  # Short-cycle groups 12, 6, 3.
   with pytest.raises(validate.ConfigError, match="BatchNorm group"):
     validate.validate_multigrid(config, device_count=1)
+
+
+# ---------------------------------------------------------------- batches ---
+
+
+@pytest.fixture(scope="module")
+def motion_dataset(tmp_path_factory):
+  """24 synthetic motion videos (3 per class), 32 px, prepared."""
+  from slowfast_jax.data import synthetic  # pylint: disable=g-import-not-at-top
+  data_dir = tmp_path_factory.mktemp("multigrid_data")
+  synthetic.ensure_demo_dataset(data_dir, name="motion", videos_per_class=3,
+                                val_videos_per_class=1, short_side=32,
+                                height=32, width=32, progress=False)
+  return str(data_dir)
+
+
+def small_config(data_dir):
+  """The worked recipe at batch 1 on the 24-clip dataset: every phase
+  (batches 1 to 16) fits an epoch."""
+  config = worked_config()
+  config.model.num_classes = 8
+  config.data.name, config.data.data_dir = "motion", data_dir
+  config.data.train_jitter_scales = [32, 32]
+  config.data.shuffle_buffer = 24
+  config.global_batch_size = 1
+  config.optim.steps, config.num_epochs = (0, 2, 3), 4
+  return config
+
+
+def test_batches_take_each_step_shape_and_resume_mid_cycle(motion_dataset):
+  from slowfast_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  config = small_config(motion_dataset)
+  table = multigrid.step_table(config, 24)
+  assert len(table.phases) == 10 and table.num_steps < 80
+
+  def batches(start_step):
+    return list(pipeline.make_train_dataset(
+        config, start_step=start_step, step_table=table).as_numpy_iterator())
+
+  uninterrupted = batches(0)
+  assert len(uninterrupted) == table.num_steps  # Then the stream ends.
+  for step, batch in enumerate(uninterrupted):
+    phase = table.phase_at(step)
+    assert batch["video"].shape == (phase.batch_size, phase.num_frames,
+                                    phase.crop_size, phase.crop_size, 3)
+    assert batch["label"].shape == (phase.batch_size,)
+  # Mid-cycle starts: inside the first short cycle, in a later epoch, and
+  # inside the fine-tuning phase.
+  for start in (1, table.num_steps // 2 + 1, table.num_steps - 2):
+    resumed = batches(start)
+    assert len(resumed) == table.num_steps - start
+    for want, got in zip(uninterrupted[start:], resumed):
+      np.testing.assert_array_equal(got["video"], want["video"])
+      np.testing.assert_array_equal(got["label"], want["label"])
+
+
+def test_two_hosts_split_each_step_batch(motion_dataset):
+  from slowfast_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  config = small_config(motion_dataset)
+  config.global_batch_size = 2
+  table = multigrid.step_table(config, multigrid.host_examples(24, 2))
+  hosts = [list(pipeline.make_train_dataset(
+      config, process_index=i, process_count=2,
+      step_table=table).as_numpy_iterator()) for i in range(2)]
+  assert len(hosts[0]) == len(hosts[1]) == table.num_steps
+  for step, (a, b) in enumerate(zip(*hosts)):
+    rows = table.phase_at(step).batch_size // 2
+    assert a["video"].shape[0] == b["video"].shape[0] == rows
+
+
+def test_fake_batches_follow_the_table():
+  from slowfast_jax import fake_data  # pylint: disable=g-import-not-at-top
+  config = worked_config()
+  config.data.name, config.model.num_classes = "fake", 4
+  table = multigrid.step_table(config, 800)
+  batches = list(fake_data.make_train_dataset(config, start_step=300,
+                                              step_table=table))
+  phases = [table.phase_at(s) for s in range(300, 306)]
+  assert [b["video"].shape for b in batches] == [
+      (p.batch_size, 16, p.crop_size, p.crop_size, 3) for p in phases]
+  assert {p.crop_size for p in phases} == {16, 23, 32}
