@@ -177,8 +177,8 @@ def solver(config: ml_collections.ConfigDict
   multigrid, optim = config.multigrid, config.optim
   if not multigrid.long_cycle:
     factor = multigrid.epoch_factor
-    return (tuple(int(s * factor) for s in optim.steps), tuple(optim.lrs),
-            int(config.num_epochs * factor))
+    return (tuple(int(s * factor) for s in optim.get("steps", ())),
+            tuple(optim.get("lrs", ())), int(config.num_epochs * factor))
   schedule = long_cycle_schedule(config)
   steps = [0] + [end for _, _, end in schedule]
   steps[-1] = (steps[-2] + steps[-1]) // 2  # The fine-tuning phase's halves.
