@@ -157,8 +157,8 @@ def training_plan(config: ml_collections.ConfigDict, info) -> Plan:
               eval_every=eval_every)
   if not multigrid_schedule.enabled(config):
     return plan
-  table = multigrid_schedule.step_table(config, multigrid_schedule.host_examples(
-      num_train, jax.process_count()))
+  table = multigrid_schedule.step_table(
+      config, multigrid_schedule.host_examples(num_train, jax.process_count()))
   mean_steps_per_epoch = table.num_steps / table.num_epochs
   return dataclasses.replace(
       plan, total_steps=table.num_steps, multigrid=table,
