@@ -1,10 +1,10 @@
 """Charades SlowFast 16×8, ResNet-50, multigrid
 (release: configs/Charades/SLOWFAST_16x8_R50_multigrid.yaml).
 
-Every value of the yaml, its MULTIGRID.* fields in `config.multigrid`. The
-multigrid schedule (short and long cycles) is not implemented yet: training
-refuses this preset unless both cycles are turned off, which trains the
-plain `charades_slowfast_16x8_r50` recipe; testing a converted multigrid
+Every value of the yaml, its MULTIGRID.* fields in `config.multigrid`:
+training follows the release's multigrid schedule, both cycles
+(docs/training.md#multigrid); with both turned off it trains the plain
+`charades_slowfast_16x8_r50` recipe. Testing a converted multigrid
 checkpoint works as for any preset. docs/charades.md.
 """
 

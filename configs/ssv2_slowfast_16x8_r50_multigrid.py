@@ -2,10 +2,10 @@
 (release: configs/SSv2/SLOWFAST_16x8_R50_multigrid.yaml).
 
 Every value of the yaml (its test crop is 224 px), its MULTIGRID.* fields
-in `config.multigrid`. The multigrid schedule (short and long cycles) is not
-implemented yet: training refuses this preset unless both cycles are turned
-off; testing a converted multigrid checkpoint works as for any preset.
-docs/ssv2.md.
+in `config.multigrid`: training follows the release's multigrid schedule,
+both cycles (docs/training.md#multigrid); with both turned off it trains the
+plain `ssv2_slowfast_16x8_r50` recipe. Testing a converted multigrid
+checkpoint works as for any preset. docs/ssv2.md.
 """
 
 from slowfast_jax import config_lib

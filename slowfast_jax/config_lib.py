@@ -330,9 +330,8 @@ def multigrid_config(*, short_cycle: bool,
                      long_cycle: bool) -> ml_collections.ConfigDict:
   """The `multigrid` section: the release's MULTIGRID.* values.
 
-  Stored so a preset carries its yaml's values; the multigrid schedule itself
-  (short and long cycles) is not implemented, and `validate` refuses to
-  train with either cycle on.
+  Training follows them when either cycle is on
+  (`slowfast_jax.training.multigrid`, docs/training.md#multigrid).
   """
   c = ml_collections.ConfigDict()
   c.short_cycle = short_cycle  # MULTIGRID.SHORT_CYCLE
@@ -343,6 +342,7 @@ def multigrid_config(*, short_cycle: bool,
                           (1.0, 1.0))  # (temporal, spatial) factors.
   c.bn_base_size = 8
   c.eval_freq = 3
+  c.gamma = 0.1  # SOLVER.GAMMA: the long cycle's rate per LR stage.
   return c
 
 
@@ -362,7 +362,7 @@ def charades_config(model: ml_collections.ConfigDict, *,
   Args:
     model: `model_config(...)` of the SlowFast 16×8 R50 (64 Fast frames).
     multigrid: the `_multigrid` yaml's MULTIGRID.SHORT_CYCLE and LONG_CYCLE
-      (stored only: the multigrid schedule is not implemented).
+      (the multigrid schedule, `slowfast_jax.training.multigrid`).
   """
   model.num_classes = CHARADES_NUM_CLASSES
   model.bn_group_size = 8
@@ -423,8 +423,7 @@ def ssv2_config(model: ml_collections.ConfigDict, *,
   Args:
     model: `model_config(...)` of the SlowFast 16×8 R50 (64 Fast frames).
     multigrid: the `_multigrid` yaml: MULTIGRID.SHORT_CYCLE and LONG_CYCLE
-      on (stored only: the multigrid schedule is not implemented) and
-      TEST_CROP_SIZE 224.
+      on (`training.multigrid`) and TEST_CROP_SIZE 224.
   """
   model.num_classes = SSV2_NUM_CLASSES
   model.bn_group_size = 8  # 2 clips per GPU, synced over 4 (sync_batchnorm).

@@ -59,21 +59,29 @@ def dataset_info(config: ml_collections.ConfigDict,
 
 def make_train_dataset(config: ml_collections.ConfigDict, *,
                        process_index: int = 0, process_count: int = 1,
-                       seed: int | None = None,
-                       start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
-  """Endless host-local batches `{"video", "label"}` from `start_step` on."""
+                       seed: int | None = None, start_step: int = 0,
+                       step_table=None) -> Iterator[dict[str, np.ndarray]]:
+  """Endless host-local batches `{"video", "label"}` from `start_step` on.
+
+  With a multigrid `step_table`, step s's batch has its phase's batch size,
+  frames and crop, and the batches end with the table.
+  """
   seed = config.seed if seed is None else seed
-  batch = config.global_batch_size
-  rows = pipeline.host_batch_size(batch, process_count)
-  first = process_index * rows
   classes = config.model.num_classes
   nan_at_step = config.data.get("fake_nan_at_step", 0)
   step = start_step
-  while True:
+  shape = (config.global_batch_size, config.model.num_frames,
+           config.data.train_crop_size)
+  while step_table is None or step < step_table.num_steps:
+    if step_table is not None:
+      phase = step_table.phase_at(step)
+      shape = (phase.batch_size, phase.num_frames, phase.crop_size)
+    batch, num_frames, crop = shape
+    rows = pipeline.host_batch_size(batch, process_count)
+    first = process_index * rows
     rng = np.random.default_rng([seed, step])
     labels = rng.integers(0, classes, batch).astype(np.int32)
-    video = _clips(rng, labels, config.model.num_frames,
-                   config.data.train_crop_size, classes)[first:first + rows]
+    video = _clips(rng, labels, num_frames, crop, classes)[first:first + rows]
     if nan_at_step:
       video = video.astype(np.float32)
       if step + 1 == nan_at_step:

@@ -46,6 +46,8 @@ from slowfast_jax.evaluation import scorer
 from slowfast_jax.evaluation import validation as validation_lib
 from slowfast_jax.training import detection_loss
 from slowfast_jax.training import freeze
+from slowfast_jax.training import multigrid as multigrid_schedule
+from slowfast_jax.training import multigrid_steps
 from slowfast_jax.training import precise_bn
 
 CHECKPOINT_SUBDIR = checkpoint.WORKDIR_SUBDIR
@@ -81,10 +83,23 @@ class TrainState:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-  """Step counts of a run, from the config and the training split's size."""
+  """Step counts of a run, from the config and the training split's size.
+
+  `steps_per_epoch` is the plain schedule's (clips // global batch); a
+  multigrid run's epochs vary in length, its `multigrid` table has them.
+  """
   steps_per_epoch: int
   total_steps: int
   eval_every: int
+  multigrid: multigrid_schedule.StepTable | None = None
+
+  def epoch(self, step: int) -> float:
+    """Epochs done after `step` steps."""
+    if self.multigrid is None:
+      return step / self.steps_per_epoch
+    if step >= self.multigrid.num_steps:
+      return float(self.multigrid.num_epochs)
+    return float(self.multigrid.epoch_exact[step])
 
 
 # ---------------------------------------------------------------------------
@@ -137,9 +152,18 @@ def training_plan(config: ml_collections.ConfigDict, info) -> Plan:
         f"{config.data.name!r} has {info.num_classes} classes.")
   eval_every = config.get("eval_every_steps", 0) or max(
       1, int(round(config.eval_every_epochs * steps_per_epoch)))
-  return Plan(steps_per_epoch=steps_per_epoch,
+  plan = Plan(steps_per_epoch=steps_per_epoch,
               total_steps=int(round(config.num_epochs * steps_per_epoch)),
               eval_every=eval_every)
+  if not multigrid_schedule.enabled(config):
+    return plan
+  table = multigrid_schedule.step_table(
+      config, multigrid_schedule.host_examples(num_train, jax.process_count()))
+  mean_steps_per_epoch = table.num_steps / table.num_epochs
+  return dataclasses.replace(
+      plan, total_steps=table.num_steps, multigrid=table,
+      eval_every=config.get("eval_every_steps", 0) or max(
+          1, int(round(config.eval_every_epochs * mean_steps_per_epoch))))
 
 
 # ---------------------------------------------------------------------------
@@ -529,7 +553,7 @@ class _Loop:
     scalars = {k: float(np.mean([m[k] for m in host]))
                for k in ("loss", "top1", "grad_norm")}
     scalars["lr"] = float(host[-1]["lr"])
-    scalars["epoch"] = step / self.plan.steps_per_epoch
+    scalars["epoch"] = self.plan.epoch(step)
     self.writer.write_scalars(step, scalars)
     self.summary["train_loss"] = scalars["loss"]
     self.summary["train_top1"] = scalars["top1"]
@@ -571,7 +595,7 @@ class _Loop:
         self.manager, step, variables=state.variables,
         opt_state=state.opt_state,
         train_meta={"step": step, "data_step": step,
-                    "epoch": step / self.plan.steps_per_epoch,
+                    "epoch": self.plan.epoch(step),
                     "rng": np.asarray(jax.device_get(state.rng)).tolist()},
         metadata=_metadata(self.config, self.class_names, self.workdir, step),
         metrics=checkpoint.best_metrics(val_metrics))
@@ -606,9 +630,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   plan = training_plan(config, info)
   mesh = sharding.make_mesh()
   model = models.build_model(config.model)
-  schedule = optim.learning_rate_schedule(
-      config.optim, steps_per_epoch=plan.steps_per_epoch,
-      num_epochs=config.num_epochs, global_batch_size=config.global_batch_size)
+  if plan.multigrid is not None:
+    schedule = multigrid_steps.table_schedule(plan.multigrid)
+  else:
+    schedule = optim.learning_rate_schedule(
+        config.optim, steps_per_epoch=plan.steps_per_epoch,
+        num_epochs=config.num_epochs,
+        global_batch_size=config.global_batch_size)
   abstract_variables = jax.eval_shape(
       functools.partial(_init_fn, model, config.model), jax.random.key(0))
   tx = freeze.freeze_stages(
@@ -626,7 +654,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                     start_step=start_step)
   batches = source.make_train_dataset(
       config, process_index=jax.process_index(),
-      process_count=jax.process_count(), start_step=start_step)
+      process_count=jax.process_count(), start_step=start_step,
+      **({} if plan.multigrid is None else {"step_table": plan.multigrid}))
   try:
     state, step = loop.run(state, batches, start_step, start_time)
   finally:
@@ -634,6 +663,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     loop.writer.flush()
     loop.stop.restore()
   summary = loop.summary
+  if plan.multigrid is not None:
+    summary["compiled_train_steps"] = loop.train_fn.compiled
   summary.update(step=step, total_steps=plan.total_steps,
                  seconds=round(time.time() - start_time, 1),
                  devices=jax.device_count(), hosts=jax.process_count())
@@ -673,13 +704,24 @@ def _make_loop(config, plan: Plan, workdir, mesh, source, info, manager, *,
   return _Loop(
       config=config, plan=plan, workdir=workdir, mesh=mesh, source=source,
       class_names=info.class_names, manager=manager, writer=writer,
-      train_fn=make_train_step(mesh, model=model, tx=tx, schedule=schedule,
-                               config=config),
+      train_fn=_train_fn(config, plan, mesh, model=model, tx=tx,
+                         schedule=schedule, start_step=start_step),
       score=scorer.make_scorer(config.model, config.data, mesh),
       validation=validation_lib.make_validation(config, source),
       progress=progress, stop=StopSignal(manager),
       summary={"start_step": start_step}, profiler=profiler,
       precise=precise)
+
+
+def _train_fn(config, plan: Plan, mesh, *, model, tx, schedule,
+              start_step: int) -> Callable[..., Any]:
+  """The jitted train step; a multigrid run's, one per phase."""
+  make_step = functools.partial(make_train_step, mesh, tx=tx,
+                                schedule=schedule, config=config)
+  if plan.multigrid is None:
+    return make_step(model=model)
+  return multigrid_steps.PhaseSteps(
+      plan.multigrid, start_step, lambda m: make_step(model=m), config.model)
 
 
 def flat_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from slowfast_jax import models
 from slowfast_jax import optim as lr_policies
 from slowfast_jax.data import sources
 from slowfast_jax.training import freeze
+from slowfast_jax.training import multigrid
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 DTYPES = ("float32", "bfloat16")
@@ -105,23 +106,28 @@ def validate_batch(config: ml_collections.ConfigDict, *,
   _require(batch % device_count == 0,
            f"config.global_batch_size={batch} is not divisible by the "
            f"{device_count} devices (every device takes an equal share).")
-  group = config.model.bn_group_size
-  per_device = batch // device_count
-  if 0 < group < batch:
-    _require(batch % group == 0,
-             f"config.model.bn_group_size={group} does not divide "
-             f"config.global_batch_size={batch}.")
-    # Groups must not straddle devices unevenly: each device holds whole
-    # groups, or each group spans whole devices.
-    _require(per_device % group == 0 or group % per_device == 0,
-             f"config.model.bn_group_size={group} does not align with the "
-             f"{per_device} clips per device (global batch {batch} over "
-             f"{device_count} devices); use a divisor or a multiple of "
-             f"{per_device}.")
+  _check_bn_groups(batch, config.model.bn_group_size, device_count,
+                   "config.model.bn_group_size", "config.global_batch_size")
   eval_batch = config.eval.batch_size
   _require(eval_batch > 0 and eval_batch % device_count == 0,
            f"config.eval.batch_size={eval_batch} is not a positive multiple "
            f"of the {device_count} devices.")
+
+
+def _check_bn_groups(batch: int, group: int, device_count: int,
+                     group_name: str, batch_name: str) -> None:
+  """BatchNorm groups of `group` clips must tile the batch and the devices."""
+  per_device = batch // device_count
+  if 0 < group < batch:
+    _require(batch % group == 0,
+             f"{group_name}={group} does not divide {batch_name}={batch}.")
+    # Groups must not straddle devices unevenly: each device holds whole
+    # groups, or each group spans whole devices.
+    _require(per_device % group == 0 or group % per_device == 0,
+             f"{group_name}={group} does not align with the "
+             f"{per_device} clips per device (global batch {batch} over "
+             f"{device_count} devices); use a divisor or a multiple of "
+             f"{per_device}.")
 
 
 def validate_data(config: ml_collections.ConfigDict) -> None:
@@ -242,16 +248,26 @@ def validate_init(config: ml_collections.ConfigDict) -> None:
            "config.precise_bn.enabled=False.")
 
 
-def validate_multigrid(config: ml_collections.ConfigDict) -> None:
-  """Refuses the multigrid schedule, which is stored but not implemented."""
-  multigrid = config.get("multigrid")
-  if multigrid is None:
+def validate_multigrid(config: ml_collections.ConfigDict, *,
+                       device_count: int) -> None:
+  """Checks the multigrid schedule's fields and every phase's batch."""
+  if not multigrid.enabled(config):
     return
-  _require(not (multigrid.short_cycle or multigrid.long_cycle),
-           "config.multigrid: the multigrid schedule (short and long cycles) "
-           "is not implemented; pass --config.multigrid.short_cycle=False "
-           "--config.multigrid.long_cycle=False to train with the plain "
-           "schedule.")
+  _require(not config.model.detection,
+           "config.multigrid: the multigrid schedule is for clip "
+           "classification; turn config.multigrid.short_cycle and "
+           "long_cycle off for a detection model.")
+  try:
+    multigrid.check_config(config)
+  except multigrid.MultigridError as e:
+    raise ConfigError(str(e)) from None
+  for phase in multigrid.all_phases(config):
+    _check_bn_groups(
+        phase.batch_size, phase.bn_group_size, device_count,
+        "the multigrid phase's BatchNorm group (config.multigrid."
+        "bn_base_size, or config.model.bn_group_size without the long "
+        "cycle, times the short cycle's batch factor)",
+        f"its batch ({phase.num_frames} frames, {phase.crop_size} px)")
 
 
 def validate_config(config: ml_collections.ConfigDict, *,
@@ -262,7 +278,7 @@ def validate_config(config: ml_collections.ConfigDict, *,
   validate_data(config)
   validate_schedule(config)
   validate_init(config)
-  validate_multigrid(config)
+  validate_multigrid(config, device_count=device_count)
 
 
 def validate_ava_dataset(config: ml_collections.ConfigDict, metadata: dict,

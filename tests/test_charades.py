@@ -356,11 +356,7 @@ def test_presets_carry_the_release_yaml(preset):
   assert count == 34_566_488 + (2304 * 157 + 157) - (2304 * 400 + 400)
   validate.validate_model(config.model)
   validate.validate_schedule(config)
-  if multigrid:
-    with pytest.raises(validate.ConfigError, match="not implemented"):
-      validate.validate_multigrid(config)
-  else:
-    validate.validate_multigrid(config)
+  validate.validate_multigrid(config, device_count=8)
 
 
 # --------------------------------------------------------------- end to end ---

@@ -26,6 +26,9 @@ Normalization and the Slow/Fast split happen on device (`model_input`).
 import dataclasses
 import functools
 import math
+from typing import Any
+
+import ml_collections
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -193,7 +196,8 @@ def dataset_options() -> tf.data.Options:
 
 def make_train_dataset(config, *, process_index: int = 0,
                        process_count: int = 1, seed: int | None = None,
-                       start_step: int = 0) -> tf.data.Dataset:
+                       start_step: int = 0,
+                       step_table=None) -> tf.data.Dataset:
   """Endless host-local training batches, resumable at `start_step`.
 
   Args:
@@ -203,6 +207,9 @@ def make_train_dataset(config, *, process_index: int = 0,
     seed: overrides `config.seed`.
     start_step: first step to produce; batches equal those an uninterrupted
       run from step 0 produces from that step on.
+    step_table: a multigrid `training.multigrid.StepTable`: then step s's
+      batch has its phase's shape and the stream ends with the table
+      (`multigrid_batches`).
 
   Returns:
     Batches `{"video": uint8 (batch, num_frames, crop, crop, 3),
@@ -211,64 +218,121 @@ def make_train_dataset(config, *, process_index: int = 0,
     `config.data.multi_label`, `label` is the clips' multi-hot int32
     `(batch, num_classes)` (`multi_label.clip_labels`).
   """
-  data = config.data
   batch_size = host_batch_size(config.global_batch_size, process_count)
+  stream = train_stream(config, process_index=process_index,
+                        process_count=process_count, seed=seed)
+  if step_table is not None:
+    from slowfast_jax.data import multigrid_batches  # pylint: disable=g-import-not-at-top
+    return multigrid_batches.make_train_dataset(
+        stream, step_table, start_step=start_step,
+        process_count=process_count)
+  examples = stream.examples(start_step * batch_size)
+  make_clip = stream.clip_maker(num_frames=config.model.num_frames,
+                                crop_size=config.data.train_crop_size)
+  ds = examples.map(make_clip, num_parallel_calls=AUTOTUNE, deterministic=True)
+  ds = ds.batch(batch_size, drop_remainder=True)
+  return ds.prefetch(AUTOTUNE).with_options(dataset_options())
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainStream:
+  """A host's endless stream of training examples and how to make clips.
+
+  Attributes:
+    config: the full config.
+    builder: the prepared dataset's builder.
+    files: `(filenames, skips, takes)` of the host's part of the split.
+    host_seed: int64 `(2,)`, `(seed, host)`.
+  """
+  config: ml_collections.ConfigDict
+  builder: Any
+  files: tuple[list[str], list[int], list[int]]
+  host_seed: tf.Tensor
+
+  @property
+  def examples_per_epoch(self) -> int:
+    return sum(self.files[2])
+
+  def examples(self, first_example: int) -> tf.data.Dataset:
+    """`(k, serialized)` for k = `first_example`, ... of the host's stream.
+
+    Epoch e reads the host's shards in an order shuffled by (seed, host, e)
+    through a shuffle buffer seeded the same way; a later start skips
+    records unparsed.
+    """
+    filenames, skips, takes = self.files
+    first_epoch, offset = divmod(first_example, self.examples_per_epoch)
+    cycle_length = min(len(filenames), 16)
+    buffer_size = max(1, int(self.config.data.shuffle_buffer))
+    host_seed = self.host_seed
+
+    def epoch_records(epoch):
+      epoch_seed = tf.random.experimental.stateless_fold_in(host_seed, epoch)
+      order = tf.random.experimental.stateless_shuffle(
+          tf.range(len(filenames)), seed=epoch_seed)
+      records = _read_files(tf.gather(filenames, order),
+                            tf.gather(tf.constant(skips, tf.int64), order),
+                            tf.gather(tf.constant(takes, tf.int64), order),
+                            cycle_length)
+      shuffle_seed = tf.random.stateless_uniform(
+          [], seed=epoch_seed, minval=0, maxval=2**31 - 1, dtype=tf.int64)
+      return records.shuffle(buffer_size, seed=shuffle_seed,
+                             reshuffle_each_iteration=False)
+
+    records = tf.data.Dataset.range(first_epoch, 2**62).flat_map(
+        epoch_records)
+    return tf.data.Dataset.zip(tf.data.Dataset.counter(first_example),
+                               records.skip(offset))
+
+  def clip_maker(self, *, num_frames: int, crop_size: int, min_scale=None,
+                 max_sampling_rate: int = 0):
+    """`make_clip(k, serialized) -> {"video", "label"}`: example k's clip.
+
+    Its random choices come from the stateless seed (seed, host, k);
+    `min_scale` overrides the lower scale jitter bound.
+    """
+    config, data = self.config, self.config.data
+    parse = _parser(self.builder)
+    clip_args = _train_clip_args(config, builder_lib.stored_fps(self.builder),
+                                 crop_size)
+    clip_args.update(num_frames=num_frames,
+                     max_sampling_rate=max_sampling_rate)
+    if min_scale is not None:
+      clip_args["jitter_scales"] = (min_scale, clip_args["jitter_scales"][1])
+    num_classes = config.model.num_classes
+    flip_label = _label_flipper(data, self.builder)
+
+    def make_clip(index, serialized):
+      example = parse(serialized)
+      view = views.train_view(
+          views.jpeg_source(example["video"]),
+          seed=tf.random.experimental.stateless_fold_in(self.host_seed,
+                                                        index),
+          **clip_args)
+      if data.get("multi_label", False):
+        label = multi_label.clip_labels(example, view.indices, num_classes)
+      else:
+        label = flip_label(tf.cast(example["label"], tf.int32), view.flipped)
+      return {"video": view.clip, "label": label}
+
+    return make_clip
+
+
+def train_stream(config, *, process_index: int = 0, process_count: int = 1,
+                 seed: int | None = None) -> TrainStream:
+  """This host's `TrainStream` of `config.data.train_split`."""
+  data = config.data
   seed = config.seed if seed is None else seed
   builder = _builder(data)
   host_split = tfds.split_for_jax_process(
       data.train_split, process_index=process_index,
       process_count=process_count)
-  filenames, skips, takes = _file_instructions(builder, host_split)
-  examples_per_epoch = sum(takes)
-  if examples_per_epoch == 0:
+  files = _file_instructions(builder, host_split)
+  if sum(files[2]) == 0:
     raise ValueError(f"host {process_index} has no {data.train_split} "
                      "examples")
-  first_example = start_step * batch_size
-  first_epoch, offset = divmod(first_example, examples_per_epoch)
-  host_seed = tf.constant([seed, process_index], tf.int64)
-  cycle_length = min(len(filenames), 16)
-  buffer_size = max(1, int(data.shuffle_buffer))
-
-  def epoch_records(epoch):
-    epoch_seed = tf.random.experimental.stateless_fold_in(host_seed, epoch)
-    order = tf.random.experimental.stateless_shuffle(
-        tf.range(len(filenames)), seed=epoch_seed)
-    records = _read_files(tf.gather(filenames, order),
-                          tf.gather(tf.constant(skips, tf.int64), order),
-                          tf.gather(tf.constant(takes, tf.int64), order),
-                          cycle_length)
-    shuffle_seed = tf.random.stateless_uniform(
-        [], seed=epoch_seed, minval=0, maxval=2**31 - 1, dtype=tf.int64)
-    return records.shuffle(buffer_size, seed=shuffle_seed,
-                           reshuffle_each_iteration=False)
-
-  records = tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch_records)
-  records = records.skip(offset)
-  examples = tf.data.Dataset.zip(
-      tf.data.Dataset.counter(first_example), records)
-
-  parse = _parser(builder)
-  fps = builder_lib.stored_fps(builder)
-  clip_args = _train_clip_args(config, fps, data.train_crop_size)
-
-  num_classes = config.model.num_classes
-  flip_label = _label_flipper(data, builder)
-
-  def make_clip(index, serialized):
-    example = parse(serialized)
-    view = views.train_view(
-        views.jpeg_source(example["video"]),
-        seed=tf.random.experimental.stateless_fold_in(host_seed, index),
-        **clip_args)
-    if data.get("multi_label", False):
-      label = multi_label.clip_labels(example, view.indices, num_classes)
-    else:
-      label = flip_label(tf.cast(example["label"], tf.int32), view.flipped)
-    return {"video": view.clip, "label": label}
-
-  ds = examples.map(make_clip, num_parallel_calls=AUTOTUNE, deterministic=True)
-  ds = ds.batch(batch_size, drop_remainder=True)
-  return ds.prefetch(AUTOTUNE).with_options(dataset_options())
+  return TrainStream(config=config, builder=builder, files=files,
+                     host_seed=tf.constant([seed, process_index], tf.int64))
 
 
 def _train_clip_args(config, fps, crop_size):

@@ -55,6 +55,25 @@ def clip_size(num_frames: int, sampling_rate: int, target_fps: float,
   return max(1.0, sampling_rate * num_frames / target_fps * fps)
 
 
+def clip_size_tf(num_frames: int, sampling_rate, target_fps: float,
+                 fps: float) -> tf.Tensor:
+  """`clip_size` of a (per-clip, int32 tensor) sampling rate: float64."""
+  rate = tf.cast(sampling_rate, tf.float64)
+  return tf.maximum(tf.constant(1.0, tf.float64),
+                    rate * num_frames / target_fps * fps)
+
+
+def random_sampling_rate_tf(low: int, high: int, seed) -> tf.Tensor:
+  """A sampling rate uniform over the integers `low..high` (int32).
+
+  The release's multigrid long cycle (datasets/utils.py,
+  `get_random_sampling_rate`) draws it per clip, so clips of fewer frames
+  sometimes span the default clip's time.
+  """
+  return tf.random.stateless_uniform([], seed=seed, minval=low,
+                                     maxval=high + 1, dtype=tf.int32)
+
+
 def test_window_starts(video_length: int, window: float,
                        num_clips: int) -> np.ndarray:
   """Start frames (float64, `(num_clips,)`) of the release's test windows.

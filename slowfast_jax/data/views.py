@@ -77,7 +77,8 @@ def _check_sampling(clip_sampling: str, target_fps: float, fps: float):
 def train_indices(length, *, num_frames: int, sampling_rate: int,
                   target_fps: float, fps: float, seed,
                   clip_sampling: str = "kinetics",
-                  mode: str = "train") -> tf.Tensor:
+                  mode: str = "train",
+                  max_sampling_rate: int = 0) -> tf.Tensor:
   """The frames (int32 `(num_frames,)`) of a training clip at a random start.
 
   `clip_sampling`: "kinetics" (the release's linspace over a window of
@@ -85,19 +86,28 @@ def train_indices(length, *, num_frames: int, sampling_rate: int,
   `sampling_rate`-th stored frame from an integer start) or "ssv2" (one
   frame from each of `num_frames` segments of the whole video; `sampling`).
   `mode` "val": the frames of the release's validation clips, random as in
-  training but for "ssv2", whose validation takes the test frames.
+  training but for "ssv2", whose validation takes the test frames. With
+  `max_sampling_rate > sampling_rate` (multigrid's long cycle) the clip's
+  rate is drawn uniformly from `sampling_rate..max_sampling_rate` first.
   """
   _check_sampling(clip_sampling, target_fps, fps)
   if clip_sampling == "ssv2":
     if mode == "val":
       return sampling.ssv2_test_indices_tf(length, num_frames)
     return sampling.ssv2_train_indices_tf(length, num_frames, seed)
+  rate = sampling_rate
+  if max_sampling_rate > sampling_rate:
+    rate_seed, seed = tf.unstack(tf.random.experimental.stateless_split(seed))
+    rate = sampling.random_sampling_rate_tf(sampling_rate, max_sampling_rate,
+                                            rate_seed)
   if clip_sampling == "charades":
     start = sampling.charades_train_start_tf(
-        length, sampling.charades_clip_length(num_frames, sampling_rate), seed)
-    return sampling.charades_clip_indices_tf(start, num_frames, sampling_rate,
-                                             length)
-  window = sampling.clip_size(num_frames, sampling_rate, target_fps, fps)
+        length, sampling.charades_clip_length(num_frames, rate), seed)
+    return sampling.charades_clip_indices_tf(start, num_frames, rate, length)
+  if max_sampling_rate > sampling_rate:
+    window = sampling.clip_size_tf(num_frames, rate, target_fps, fps)
+  else:
+    window = sampling.clip_size(num_frames, sampling_rate, target_fps, fps)
   start = sampling.train_window_start_tf(length, window, seed)
   return sampling.clip_indices_tf(start, window, num_frames, length)
 
@@ -106,15 +116,16 @@ def train_view(
     source: FrameSource, *, num_frames: int, sampling_rate: int,
     target_fps: float, fps: float, jitter_scales, crop_size: int, flip: bool,
     seed, clip_sampling: str = "kinetics", inverse_uniform: bool = False,
-    mode: str = "train") -> TrainView:
+    mode: str = "train", max_sampling_rate: int = 0) -> TrainView:
   """`train_clip`, the stored-frame indices it took and whether it was
-  flipped; `mode` as `train_indices`."""
+  flipped; `mode`, `max_sampling_rate` as `train_indices`."""
   start_seed, spatial_seed = tf.unstack(
       tf.random.experimental.stateless_split(seed, 2))
   indices = train_indices(source.length, num_frames=num_frames,
                           sampling_rate=sampling_rate, target_fps=target_fps,
                           fps=fps, seed=start_seed,
-                          clip_sampling=clip_sampling, mode=mode)
+                          clip_sampling=clip_sampling, mode=mode,
+                          max_sampling_rate=max_sampling_rate)
   frames, position = _fetch_distinct(source, indices)
   crops, flipped = transforms.train_augment_and_flip(
       frames, jitter_scales=jitter_scales, crop_size=crop_size, flip=flip,
@@ -139,7 +150,7 @@ def train_clip(source: FrameSource, **kwargs) -> tf.Tensor:
     **kwargs: `num_frames`, `sampling_rate`, `target_fps`, `fps`,
       `jitter_scales`, `crop_size`, `flip`, `seed` (`(2,)` stateless seed;
       the whole clip is a function of it), optional `clip_sampling`,
-      `inverse_uniform` and `mode` (see `train_view`).
+      `inverse_uniform`, `mode` and `max_sampling_rate` (see `train_view`).
 
   Returns:
     uint8 `(num_frames, crop_size, crop_size, 3)`.
