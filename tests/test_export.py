@@ -3,7 +3,9 @@
 StableHLO runs on every classification preset; ONNX (onnxruntime) and the
 SavedModel (TensorFlow), slower to convert, on three representative ones. All
 at a tiny size (width 8, 10 classes, 64² crops, 16 frames, random
-variables), with a symbolic batch run at batch 1 and 5. The same check at the
+variables), with a symbolic batch run at batch 1 and 5;
+SLOWFAST_EXPORT_ALL_PRESETS=1 runs ONNX and the SavedModel on every preset
+too (about 5 more minutes). The same check at the
 full size of slowfast_8x8_r50 (224², width 64, 400 classes, 32 frames) runs
 with SLOWFAST_EXPORT_FULL_SIZE=1 (about 2 minutes; docs/export.md).
 """
@@ -36,6 +38,9 @@ TOP_K = 5
 # SlowFast with the time-strided conv fusion, a non-local one, and I3D.
 SLOW_ROUTE_PRESETS = ("slowfast_8x8_r50", "slowfast_nln_8x8_r50", "i3d_8x8_r50")
 FULL_SIZE = os.environ.get("SLOWFAST_EXPORT_FULL_SIZE") == "1"
+# ONNX and the SavedModel on every classification preset, not only three.
+ALL_PRESETS = os.environ.get("SLOWFAST_EXPORT_ALL_PRESETS") == "1"
+CONVERTED_PRESETS = model_configs.PRESETS if ALL_PRESETS else SLOW_ROUTE_PRESETS
 
 
 def _installed(*modules):
@@ -101,7 +106,7 @@ def test_stablehlo_matches_jax_on_every_preset(name, tmp_path):
 
 
 @needs_onnx
-@pytest.mark.parametrize("name", SLOW_ROUTE_PRESETS)
+@pytest.mark.parametrize("name", CONVERTED_PRESETS)
 def test_onnx_matches_jax(name, tmp_path):
   import onnx
   config = check_format("onnx", name, tmp_path / f"{name}.onnx")
@@ -127,7 +132,7 @@ def _conv_spatial_axes(node):
 
 
 @needs_tf
-@pytest.mark.parametrize("name", SLOW_ROUTE_PRESETS)
+@pytest.mark.parametrize("name", CONVERTED_PRESETS)
 def test_saved_model_matches_jax(name, tmp_path):
   import tensorflow as tf
   config = check_format("savedmodel", name, tmp_path / name)
