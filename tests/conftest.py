@@ -4,6 +4,12 @@ One persistent compilation cache serves the whole session: this process, the
 pytest-xdist workers and every child JAX process the tests start inherit
 `JAX_COMPILATION_CACHE_DIR`, so a program that several tests compile (a tiny
 model's initialisation, its training or scoring step) compiles once.
+
+The tests' tiny models compile with LLVM's optimisations off
+(`processes.TEST_XLA_FLAGS`): on a 2-core CPU that cut a tiny SlowFast's
+initialisation compile from 29.9 s to 10.6 s and its train step's from
+25.3 s to 16.6 s, while the step itself ran 0.04 → 0.09 s. The values are
+XLA's (same HLO, same fusions); only the machine code is less optimised.
 """
 
 import atexit
@@ -18,6 +24,11 @@ sys.path.append(str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import processes  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+os.environ["XLA_FLAGS"] = processes.with_test_xla_flags(
+    os.environ.get("XLA_FLAGS", ""))
 
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   # Set before any JAX import, here and in the children (they inherit it).

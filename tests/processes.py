@@ -12,16 +12,28 @@ import subprocess
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+# Every test process compiles with these (conftest.py says why).
+TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
+
+
+def with_test_xla_flags(xla_flags: str) -> str:
+  """`xla_flags` with `TEST_XLA_FLAGS` added (once)."""
+  if TEST_XLA_FLAGS in xla_flags:
+    return xla_flags
+  return f"{xla_flags} {TEST_XLA_FLAGS}".strip()
+
 
 def subprocess_env(devices: int = 1, **extra) -> dict:
   """Environment of a child JAX process with `devices` simulated CPU devices.
 
-  It inherits the session's compilation cache (`conftest.py`).
+  It inherits the session's compilation cache and compiler flags
+  (`conftest.py`).
   """
   env = dict(os.environ)
   env.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="",
              TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT),
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+             XLA_FLAGS=with_test_xla_flags(
+                 f"--xla_force_host_platform_device_count={devices}"))
   env.update({k: str(v) for k, v in extra.items()})
   return env
 
