@@ -5,7 +5,7 @@ SavedModel (TensorFlow), slower to convert, on three representative ones. All
 at a tiny size (width 8, 10 classes, 64² crops, 16 frames, random
 variables), with a symbolic batch run at batch 1 and 5;
 SLOWFAST_EXPORT_ALL_PRESETS=1 runs ONNX and the SavedModel on every preset
-too (about 5 more minutes). The same check at the
+too (26 tests, 5 min 19 s on a 2-core CPU). The same check at the
 full size of slowfast_8x8_r50 (224², width 64, 400 classes, 32 frames) runs
 with SLOWFAST_EXPORT_FULL_SIZE=1 (about 2 minutes; docs/export.md).
 """
