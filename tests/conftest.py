@@ -35,3 +35,21 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   _CACHE = tempfile.mkdtemp(prefix="slowfast_jax_test_compile_cache_")
   os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
   atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+
+# The files with the longest runs (setup + calls, from `--durations`), longest
+# first. pytest-xdist hands out whole files in collection order
+# (`--no-loadscope-reorder` in pyproject.toml), so these start first and the
+# short files fill in at the end instead of one long file running alone.
+SLOW_FILES = (
+    "test_train.py", "test_sharding.py", "test_eval.py", "test_ava_train.py",
+    "test_finetune.py", "test_checkpoint_errors.py", "test_precise_bn.py",
+    "test_multigrid_train.py", "test_ablation.py", "test_export.py",
+    "test_models.py", "test_xla_cpu.py", "test_conv.py", "test_charades.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+  def rank(item):
+    name = item.path.name
+    return SLOW_FILES.index(name) if name in SLOW_FILES else len(SLOW_FILES)
+  items.sort(key=rank)  # Stable: the rest keep their order.
