@@ -21,6 +21,7 @@ path and the fix; the entry points print it without a traceback. Any other
 error is a bug and keeps its traceback.
 """
 
+import functools
 import logging
 import os
 from typing import Any
@@ -198,6 +199,23 @@ def best_metric(metrics: dict[str, float]) -> float:
   return next(metrics[k] for k in BEST_METRICS if k in metrics)
 
 
+@functools.cache
+def _whole_array_saves_on_cpu() -> None:
+  """On CPU, one replica writes each array (orbax's replica-parallel saving off).
+
+  Replica-parallel saving splits a replicated array among its devices and
+  compiles a slicing program per shape; CPU devices share one host's memory
+  and disk, so the split gains nothing. The first save of a tiny SlowFast
+  replicated on 8 simulated CPU devices took 12.4 s with it and 2.2 s
+  without (the next ones 4.2 s and 2.2 s). Sets orbax's `jax.Array` handler
+  for the process; other backends keep orbax's default.
+  """
+  if jax.default_backend() == "cpu":
+    ocp.type_handlers.register_type_handler(
+        jax.Array, ocp.type_handlers.ArrayHandler(use_replica_parallel=False),
+        override=True)
+
+
 def training_manager(directory: epath.PathLike, *, keep_last: int,
                      save_interval_steps: int = 0,
                      async_save: bool = True) -> ocp.CheckpointManager:
@@ -212,6 +230,7 @@ def training_manager(directory: epath.PathLike, *, keep_last: int,
   Saves are asynchronous unless `async_save=False`: the arrays are copied to
   host memory before `save` returns and written in the background.
   """
+  _whole_array_saves_on_cpu()
   policies = ocp.checkpoint_managers
   preservation = policies.AnyPreservationPolicy([
       policies.LatestN(n=keep_last),
