@@ -5,11 +5,9 @@ pytest-xdist workers and every child JAX process the tests start inherit
 `JAX_COMPILATION_CACHE_DIR`, so a program that several tests compile (a tiny
 model's initialisation, its training or scoring step) compiles once.
 
-The tests' tiny models compile with LLVM's optimisations off
-(`processes.TEST_XLA_FLAGS`): on a 2-core CPU that cut a tiny SlowFast's
-initialisation compile from 29.9 s to 10.6 s and its train step's from
-25.3 s to 16.6 s, while the step itself ran 0.04 → 0.09 s. The values are
-XLA's (same HLO, same fusions); only the machine code is less optimised.
+Every test process compiles at XLA's backend optimisation level 0
+(`processes.TEST_XLA_FLAGS`): the tiny models' compiles dominate the suite,
+their run time does not. Figures in docs/performance.md ("Test suite time").
 """
 
 import atexit
