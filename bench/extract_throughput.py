@@ -40,23 +40,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 # pylint: disable=g-import-not-at-top
 import numpy as np
 
-FPS = 30
 
-
-def make_videos(folder, count, seconds, height, width) -> list[str]:
-  """`count` H.264 videos (kept between runs in `folder`)."""
+def make_videos(workdir, count, seconds, height, width) -> list[str]:
+  """`count` H.264 videos of bench/input_pipeline.py (kept between runs)."""
   import input_pipeline  # bench/input_pipeline.py
-  from slowfast_jax.data import synthetic
-  os.makedirs(folder, exist_ok=True)
-  paths = []
-  for i in range(count):
-    path = os.path.join(folder, f"long{i}_{height}x{width}_{seconds}s.mp4")
-    if not os.path.exists(path):
-      frames = input_pipeline.natural_like_video(
-          np.random.default_rng(i), height, width, int(seconds * FPS))
-      synthetic.write_video(path, frames, FPS, crf=23)
-    paths.append(path)
-  return paths
+  folder = os.path.join(workdir, f"videos_{height}x{width}_{seconds:g}s")
+  with open(input_pipeline.make_sources(folder, count, seconds, height,
+                                        width)) as f:
+    return [os.path.join(folder, line.split()[0]) for line in f]
 
 
 def time_extract(paths, spec, apply, batch, out_dir) -> tuple[float, int]:
@@ -111,16 +102,18 @@ def main():
   args = parser.parse_args()
 
   import export_models  # bench/export_models.py
+  import input_pipeline  # bench/input_pipeline.py: the videos' frame rate
   from slowfast_jax.evaluation import features
   from slowfast_jax.evaluation import windows
 
   load_start = os.getloadavg()
-  paths = make_videos(os.path.join(args.workdir, "videos"), args.videos,
-                      args.seconds, args.height, args.width)
+  paths = make_videos(args.workdir, args.videos, args.seconds, args.height,
+                      args.width)
   config = export_models.export_config(args.preset, args.size)
   variables = export_models.random_model_variables(config)
   spec = windows.spec_from_config(config, window_frames=args.window_frames,
-                                  stride_frames=args.stride_frames, fps=FPS)
+                                  stride_frames=args.stride_frames,
+                                  fps=input_pipeline.TARGET_FPS)
   apply = features.make_feature_fn(config.model, config.data, variables)
   clips = np.stack([w.clip for _, w in zip(range(args.batch),
                                             decoded_windows(paths[0], spec))])
