@@ -86,6 +86,7 @@ def test_prepare_gives_multi_hot_labels_and_reports_bad_videos(prepared):
   seen = {}
   for split in ("train", "val"):
     for example in ds_builder.as_dataset(split=split).as_numpy_iterator():
+      example["video"] = builder.read_video(ds_builder, example)
       video_id = example["video_id"].decode().removesuffix(".mp4")
       seen[video_id] = example
       assert sorted(example["labels"]) == charades_fixtures.VIDEO_LABELS[

@@ -11,6 +11,7 @@ from data_fixtures import prepared  # pylint: disable=unused-import
 from data_fixtures import tiny_config
 from data_fixtures import VAL_VIDEOS
 from data_fixtures import video_tree  # pylint: disable=unused-import
+from slowfast_jax.data import builder as builder_lib
 from slowfast_jax.data import decode
 from slowfast_jax.data import pipeline
 
@@ -148,8 +149,9 @@ def test_eval_views_equal_predict_on_decoded_frames(prepared):
   builder = tfds.builder("tiny", data_dir=prepared[0])
   examples = builder.as_dataset(split="val", shuffle_files=False)
   for video_index, example in enumerate(examples.as_numpy_iterator()):
-    views = decode.multi_view_clips_for_config(example["video"], config,
-                                               num_clips=3, num_crops=3)
+    views = decode.multi_view_clips_for_config(
+        builder_lib.read_video(builder, example), config, num_clips=3,
+        num_crops=3)
     assert views.shape == (9, 8, 32, 32, 3)
     for view_index in range(9):
       video, label, video_id = seen[(video_index, view_index)]
@@ -175,6 +177,7 @@ def test_single_view_validation(prepared):
   builder = tfds.builder("tiny", data_dir=prepared[0])
   first = next(builder.as_dataset(split="val", shuffle_files=False)
                .as_numpy_iterator())
-  expected = decode.multi_view_clips_for_config(first["video"], config,
-                                                num_clips=1, num_crops=1)
+  expected = decode.multi_view_clips_for_config(
+      builder_lib.read_video(builder, first), config, num_clips=1,
+      num_crops=1)
   np.testing.assert_array_equal(center[(0, 0)][0], expected[0])

@@ -25,8 +25,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _read_split(data_dir, name, split):
+  """The split's examples, each with its decoded frames as `video`."""
   ds_builder = tfds.builder(name, data_dir=data_dir)
-  return list(ds_builder.as_dataset(split=split).as_numpy_iterator())
+  return [{**e, "video": builder.read_video(ds_builder, e)}
+          for e in ds_builder.as_dataset(split=split).as_numpy_iterator()]
 
 
 def test_dataset_contents(prepared):

@@ -53,7 +53,8 @@ def _config(data_dir, **data):
 
 def _examples(data_dir, split):
   ds_builder = tfds.builder_from_directory(builder.version_dir(data_dir, NAME))
-  return list(ds_builder.as_dataset(split=split).as_numpy_iterator())
+  return [{**e, "video": builder.read_video(ds_builder, e)}
+          for e in ds_builder.as_dataset(split=split).as_numpy_iterator()]
 
 
 # ------------------------------------------------------------------ prepare ---

@@ -6,18 +6,23 @@ Layout (a standard TFDS dataset directory, readable with
 
   DATA_DIR/NAME/1.0.0/
     NAME-SPLIT.tfrecord-0000k-of-0000n   examples (tf.train.Example)
+    frames-SPLIT-0000k-of-0000n.array_record
+                                         their frames (`frame_store`)
     dataset_info.json, features.json, label.labels.txt, metadata.json
     skipped_videos.tsv                   videos prepare could not decode
 
-Each example: `video` (`tfds.features.Video`, one JPEG per frame at the
-dataset's frame rate), `label` (ClassLabel), `video_id` (the list's path).
-`metadata.json` records `fps` and `short_side`.
+Each example: `label` (ClassLabel), `video_id` (the list's path) and where
+its frames are (`frame_features`: `num_frames`, `frames_file`,
+`first_record`); the frames, one JPEG each at the dataset's frame rate, are
+chunks of records in the shard's frames file (`frame_store`).
+`metadata.json` records `fps`, `short_side` and `chunk_frames`.
 
 A multi-label dataset (Charades, `slowfast_jax.data.charades_prepare`) has
 `labels` (a sequence of ClassLabel: the video's classes) instead of `label`,
 and its actions as time spans (`multi_label_features`).
 """
 
+import json
 import os
 
 import numpy as np
@@ -28,10 +33,19 @@ VERSION = "1.0.0"
 FILE_TEMPLATE = "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"
 
 
+def frame_features() -> dict[str, tfds.features.FeatureConnector]:
+  """Where a video's frames are: its frame count, frames file and first
+  record there (`frame_store`)."""
+  return {
+      "num_frames": tfds.features.Scalar(dtype=np.int64),
+      "frames_file": tfds.features.Text(),
+      "first_record": tfds.features.Scalar(dtype=np.int64),
+  }
+
+
 def features(class_names) -> tfds.features.FeaturesDict:
   return tfds.features.FeaturesDict({
-      "video": tfds.features.Video(shape=(None, None, None, 3),
-                                   encoding_format="jpeg"),
+      **frame_features(),
       "label": tfds.features.ClassLabel(names=list(class_names)),
       "video_id": tfds.features.Text(),
   })
@@ -49,8 +63,7 @@ def multi_label_features(class_names) -> tfds.features.FeaturesDict:
   seconds = lambda: tfds.features.Tensor(shape=(None,), dtype=np.float32)
   frames = lambda: tfds.features.Tensor(shape=(None,), dtype=np.int64)
   return tfds.features.FeaturesDict({
-      "video": tfds.features.Video(shape=(None, None, None, 3),
-                                   encoding_format="jpeg"),
+      **frame_features(),
       "labels": tfds.features.Sequence(
           tfds.features.ClassLabel(names=list(class_names))),
       "action_class": frames(),
@@ -103,11 +116,12 @@ def write_metadata(directory, name: str, class_names,
                    shard_lengths: dict[str, list[int]],
                    num_bytes: dict[str, int], *, fps: float, short_side: int,
                    description: str, feature_spec=None,
-                   supervised_keys=("video", "label")) -> None:
+                   supervised_keys=None, **metadata) -> None:
   """Writes dataset_info.json & co. for shards already on disk.
 
   `feature_spec` defaults to `features(class_names)` (one class per video);
-  `supervised_keys` may be None.
+  `metadata` (e.g. `chunk_frames`) goes to metadata.json with `fps` and
+  `short_side`.
   """
   split_infos = [
       tfds.core.SplitInfo(name=split, shard_lengths=lengths,
@@ -124,7 +138,8 @@ def write_metadata(directory, name: str, class_names,
       check_data=False, description=description,
       supervised_keys=supervised_keys,
       metadata=tfds.core.MetadataDict(fps=float(fps),
-                                      short_side=int(short_side or 0)))
+                                      short_side=int(short_side or 0),
+                                      **metadata))
 
 
 def is_complete(directory) -> bool:
@@ -144,7 +159,34 @@ def load(data_dir, name: str) -> tfds.core.DatasetBuilder:
         f"No prepared dataset {name!r} in {data_dir} (expected "
         f"{directory}/dataset_info.json); run `python -m "
         "slowfast_jax.data.prepare` first")
+  if not has_frame_store(directory):
+    raise ValueError(
+        f"{directory} holds whole videos per record (the layout of an earlier "
+        "slowfast_jax); prepare it again with --overwrite (docs/data.md)")
   return tfds.builder_from_directory(directory)
+
+
+def has_frame_store(directory) -> bool:
+  """Whether a complete dataset keeps its frames in a `frame_store`."""
+  path = os.path.join(os.fspath(directory), "metadata.json")
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    return "chunk_frames" in json.load(f)
+
+
+def chunk_frames(builder) -> int:
+  """Frames per record of the dataset's frame store (metadata)."""
+  return int(builder.info.metadata["chunk_frames"])
+
+
+def read_video(builder, example) -> np.ndarray:
+  """All frames of one of `builder`'s examples (numpy, e.g. from
+  `builder.as_dataset(...).as_numpy_iterator()`), uint8
+  `(time, height, width, 3)`."""
+  from slowfast_jax.data import frame_store  # pylint: disable=g-import-not-at-top
+  return frame_store.read_video(builder.data_dir, example,
+                                chunk_frames(builder))
 
 
 def stored_fps(builder) -> float:

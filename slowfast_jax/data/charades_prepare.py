@@ -150,8 +150,7 @@ def _features(class_names):
 def example_format(fps: float) -> prepare.ExampleFormat:
   """Charades' examples: `builder.multi_label_features` at `fps`."""
   return prepare.ExampleFormat("multi_label", _features,
-                               functools.partial(_fields, fps=float(fps)),
-                               None)
+                               functools.partial(_fields, fps=float(fps)))
 
 
 def prepare_charades(*, annotation_dir, video_dir, data_dir,

@@ -14,7 +14,8 @@ random choice a function of (seed, host, position in the host's stream):
 So the same seed gives the same batches, whatever the parallelism, and
 starting at `start_step` jumps straight to epoch `start_step * batch //
 examples_per_host` and skips the rest in serialized form: at most one epoch
-of records is read, and none is JPEG-decoded, to resume.
+of examples is read to resume, a few hundred bytes each (their frames are
+apart, `frame_store`), and no frame.
 
 Eval (`make_eval_dataset`): each host takes a contiguous slice of the split
 and emits every view of every video in it exactly once, then pads with
@@ -35,6 +36,7 @@ import tensorflow_datasets as tfds
 
 from slowfast_jax.data import builder as builder_lib
 from slowfast_jax.data import flip_labels
+from slowfast_jax.data import frame_store
 from slowfast_jax.data import multi_label
 from slowfast_jax.data import views
 
@@ -45,7 +47,6 @@ except RuntimeError:  # TF already initialized its devices; too late to hide.
 
 AUTOTUNE = tf.data.AUTOTUNE
 _EVAL_SEED_SALT = 0x5EED  # Random val views use a stream of their own.
-_READ_BUFFER_BYTES = 2 << 20  # Records are megabytes; reads ~30% faster.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,37 +152,34 @@ def _file_instructions(builder, split):
 def _read_files(filenames, skips, takes, cycle_length: int):
   files = tf.data.Dataset.from_tensor_slices((filenames, skips, takes))
   return files.interleave(
-      lambda f, skip, take: tf.data.TFRecordDataset(
-          f, buffer_size=_READ_BUFFER_BYTES).skip(skip).take(take),
+      lambda f, skip, take: tf.data.TFRecordDataset(f).skip(skip).take(take),
       cycle_length=cycle_length, block_length=1, num_parallel_calls=AUTOTUNE,
       deterministic=True)
 
 
 def _parser(builder):
-  """Parses a serialized example into JPEG strings `(frames,)`, label, id
-  (a multi-label example: its `multi_label.PARSE_SPEC` fields for `label`).
-
-  Equivalent to `builder.info.features.deserialize_example` with the video
-  left encoded, but through the batched `tf.io.parse_example` with a ragged
-  feature, which is several times faster on records of hundreds of frames
-  (TFDS's per-example parser copies every frame).
-  """
-  serialized_info = builder.info.features.get_serialized_info()
-  if serialized_info["video"].shape != (None,):
-    raise ValueError("not a dataset written by slowfast_jax.data.prepare")
+  """`parse(serialized) -> (example, source)`: an example's fields (label,
+  id and the place of its frames; a multi-label example: its
+  `multi_label.PARSE_SPEC` fields for `label`) and its video as a
+  `views.FrameSource` that reads only the chunks a clip needs."""
   spec = {
-      "video": tf.io.RaggedFeature(tf.string),
+      "num_frames": tf.io.FixedLenFeature([], tf.int64),
+      "frames_file": tf.io.FixedLenFeature([], tf.string),
+      "first_record": tf.io.FixedLenFeature([], tf.int64),
       "video_id": tf.io.FixedLenFeature([], tf.string),
   }
   if builder_lib.is_multi_label(builder.info.features):
     spec.update(multi_label.PARSE_SPEC)
   else:
     spec["label"] = tf.io.FixedLenFeature([], tf.int64)
+  chunk_frames = builder_lib.chunk_frames(builder)
 
   def parse(serialized):
     example = tf.io.parse_example(serialized[None], spec)
-    return {k: v.values if isinstance(v, tf.RaggedTensor) else v[0]
-            for k, v in example.items()}
+    example = {k: v.values if isinstance(v, tf.RaggedTensor) else v[0]
+               for k, v in example.items()}
+    return example, frame_store.frame_source(builder.data_dir, example,
+                                             chunk_frames)
 
   return parse
 
@@ -303,9 +301,9 @@ class TrainStream:
     flip_label = _label_flipper(data, self.builder)
 
     def make_clip(index, serialized):
-      example = parse(serialized)
+      example, source = parse(serialized)
       view = views.train_view(
-          views.jpeg_source(example["video"]),
+          source,
           seed=tf.random.experimental.stateless_fold_in(self.host_seed,
                                                         index),
           **clip_args)
@@ -408,8 +406,7 @@ def _view_maker(config, builder, *, random_view: bool, num_clips: int,
   flip_label = _label_flipper(data, builder)
 
   def make_views(index, serialized):
-    example = parse(serialized)
-    source = views.jpeg_source(example["video"])
+    example, source = parse(serialized)
     flipped = tf.constant(False)
     if random_view:
       clips, _, flipped = views.train_view(

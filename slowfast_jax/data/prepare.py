@@ -11,10 +11,15 @@ relative to `--video-dir`.
 How it works: each split is cut into shards of `--videos-per-shard` videos (in
 a fixed shuffled order, so a shard mixes classes). Worker processes decode
 videos (PyAV), resample to `--fps`, resize the short side and encode JPEGs;
-the main process writes a shard as soon as all its videos are back. A finished
-shard is never redone: re-running the same command after an interruption
-continues with the missing shards. Videos that cannot be decoded are skipped
-and listed, with the reason, in `skipped_videos.tsv` next to the shards.
+the main process writes a shard (its frames in chunks, `frame_store`, and its
+examples) as soon as all its videos are back. A finished shard is never
+redone: re-running the same command after an interruption continues with the
+missing shards. Videos that cannot be decoded are skipped and listed, with
+the reason, in `skipped_videos.tsv` next to the shards.
+
+Many machines: `--num-parts N --part-index I` (I = 0 .. N-1, the same command
+otherwise, one shared `--data-dir`) writes every N-th shard; the part that
+finds all shards written completes the dataset.
 
 Exit status: 0 if every video was written, else the number of skipped videos
 (at most 254; the summary and report have the exact count); 255 for an error
@@ -73,6 +78,9 @@ class Summary:
   processed_now: int  # Videos decoded by this run (not by earlier ones).
   seconds: float
   report_path: str
+  # Shards not written yet (by other parts, `num_parts`); then the dataset
+  # is incomplete and `written` and `skipped` are empty.
+  missing_shards: int = 0
 
   @property
   def exit_code(self) -> int:
@@ -233,10 +241,11 @@ def _check_arguments(name, video_dir, videos_per_shard, workers,
 
 
 def claim_directory(directory: str, fingerprint: str, settings: dict,
-                    overwrite: bool) -> None:
+                    overwrite: bool, own_files=None) -> None:
   """Makes `directory` this run's: a run with the same fingerprint resumes,
   anything else is replaced only with `overwrite`; temporary files of an
-  interrupted write are removed."""
+  interrupted write are removed (with `own_files`, only those of these
+  files: other parts may be writing theirs)."""
   plan_file = os.path.join(directory, _STATE_DIR, "plan.json")
   if os.path.exists(plan_file):
     with open(plan_file) as f:
@@ -255,13 +264,15 @@ def claim_directory(directory: str, fingerprint: str, settings: dict,
   os.makedirs(os.path.join(directory, _STATE_DIR), exist_ok=True)
   write_json(plan_file, {"fingerprint": fingerprint, "settings": settings})
   for file in os.listdir(directory):  # Leftovers of an interrupted write.
-    if ".tmp-" in file:
-      os.remove(os.path.join(directory, file))
+    path = os.path.join(directory, file)
+    if ".tmp-" in file and (own_files is None or
+                            path.split(".tmp-")[0] in own_files):
+      os.remove(path)
 
 
 @dataclasses.dataclass(frozen=True)
 class ExampleFormat:
-  """What an example holds besides `video` and `video_id`.
+  """What an example holds besides its frames' place and `video_id`.
 
   Attributes:
     name: recorded in the settings, so a run of another format never resumes
@@ -270,12 +281,10 @@ class ExampleFormat:
       example (imports TensorFlow when called, never at import).
     fields: `(Video, prepare_worker.Result) -> dict` of the example's other
       fields.
-    supervised_keys: TFDS's `(input, target)` feature names, or None.
   """
   name: str
   features: Callable[[Sequence[str]], Any]
   fields: Callable[[Video, prepare_worker.Result], dict]
-  supervised_keys: tuple[str, str] | None
 
 
 def _classification_features(class_names):
@@ -286,14 +295,14 @@ def _classification_features(class_names):
 # One class per video (`Video.label` an int): the Kinetics layout.
 CLASSIFICATION = ExampleFormat(
     "classification", _classification_features,
-    lambda video, result: {"label": video.label}, ("video", "label"))
+    lambda video, result: {"label": video.label})
 
 
 def prepare(*, name: str, video_dir, splits: dict[str, str], data_dir,
             fps: float = 30.0, short_side: int = 320, workers: int = 0,
             jpeg_quality: int = 90, videos_per_shard: int = 32,
             classes_file=None, overwrite: bool = False,
-            progress: bool = True,
+            progress: bool = True, num_parts: int = 1, part_index: int = 0,
             process=prepare_worker.process_video) -> Summary:
   """Prepares (or finishes preparing) dataset `name` in `data_dir`.
 
@@ -310,6 +319,10 @@ def prepare(*, name: str, video_dir, splits: dict[str, str], data_dir,
     classes_file: optional class-name file (line i = label i).
     overwrite: delete an existing dataset or partial run with other settings.
     progress: show a progress bar.
+    num_parts, part_index: this run writes only the shards of part
+      `part_index` of `num_parts` (every `num_parts`-th shard), e.g. one part
+      per machine into a shared `data_dir`; the run that finds every shard
+      written completes the dataset.
     process: the per-video function (tests replace it).
 
   Raises:
@@ -330,13 +343,15 @@ def prepare(*, name: str, video_dir, splits: dict[str, str], data_dir,
       class_names=class_names, data_dir=data_dir, fps=fps,
       short_side=short_side, workers=workers, jpeg_quality=jpeg_quality,
       videos_per_shard=videos_per_shard, overwrite=overwrite,
-      progress=progress, process=process)
+      progress=progress, num_parts=num_parts, part_index=part_index,
+      process=process)
 
 
 def prepare_videos(*, name: str, video_dir, resolved, class_names, data_dir,
                    fps: float = 30.0, short_side: int = 320, workers: int = 0,
                    jpeg_quality: int = 90, videos_per_shard: int = 32,
                    overwrite: bool = False, progress: bool = True,
+                   num_parts: int = 1, part_index: int = 0,
                    process=prepare_worker.process_video,
                    example_format: ExampleFormat = CLASSIFICATION) -> Summary:
   """Decodes and writes `resolved` videos (resuming a run with the same
@@ -350,21 +365,29 @@ def prepare_videos(*, name: str, video_dir, resolved, class_names, data_dir,
     Others: as `prepare`.
   """
   _check_arguments(name, video_dir, videos_per_shard, workers, jpeg_quality)
+  _check_part(num_parts, part_index)
   plan = _plan(resolved, video_dir, videos_per_shard)
   # TensorFlow only now (fast failure above; workers never import it).
-  from slowfast_jax.data import builder  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.data import builder
+  from slowfast_jax.data import frame_store
+  # pylint: enable=g-import-not-at-top
   settings = {"fps": float(fps), "short_side": int(short_side or 0),
-              "jpeg_quality": int(jpeg_quality), "version": builder.VERSION}
-  if example_format is not CLASSIFICATION:  # Kinetics runs resume as before.
+              "jpeg_quality": int(jpeg_quality), "version": builder.VERSION,
+              "chunk_frames": frame_store.CHUNK_FRAMES}
+  if example_format is not CLASSIFICATION:
     settings["format"] = example_format.name
   fingerprint = _fingerprint(plan, class_names, settings)
 
   directory = builder.version_dir(data_dir, name)
-  claim_directory(directory, fingerprint, settings, overwrite)
+  mine = _part_shards(plan, num_parts, part_index)
+  claim_directory(directory, fingerprint, settings, overwrite,
+                  own_files=None if num_parts == 1 else _part_files(
+                      builder, directory, name, plan, mine))
 
-  todo = [shard for shards in plan.values() for shard in shards
-          if _read_state(directory, shard[0].split, shard[0].shard) is None]
-  total = sum(len(s) for shards in plan.values() for s in shards)
+  todo = [plan[split][shard] for split, shard in mine
+          if _read_state(directory, split, shard) is None]
+  total = sum(len(plan[split][shard]) for split, shard in mine)
   remaining = sum(len(s) for s in todo)
   start = time.time()
   if remaining == 0:
@@ -397,6 +420,36 @@ def prepare_videos(*, name: str, video_dir, resolved, class_names, data_dir,
                  seconds=time.time() - start)
 
 
+def _check_part(num_parts: int, part_index: int) -> None:
+  if num_parts < 1 or not 0 <= part_index < num_parts:
+    raise PrepareError(f"--part-index {part_index} of --num-parts "
+                       f"{num_parts}: expected 0 <= index < parts")
+
+
+def _part_shards(plan, num_parts: int, part_index: int):
+  """`[(split, shard), ...]` of part `part_index`: every `num_parts`-th
+  shard of the plan, counting over all splits."""
+  keys = [(split, shard) for split, shards in plan.items()
+          for shard in range(len(shards))]
+  return keys[part_index::num_parts]
+
+
+def _part_files(builder, directory, name, plan, keys) -> set[str]:
+  """The files the shards `keys` write (a part's own temporary files)."""
+  files = set()
+  for split, shard in keys:
+    files.add(builder.shard_paths(directory, name, split,
+                                  len(plan[split]))[shard])
+    files.add(os.path.join(directory, _frames_file(split, shard, plan)))
+    files.add(_state_path(directory, split, shard))
+  return files
+
+
+def _frames_file(split, shard, plan) -> str:
+  from slowfast_jax.data import frame_store  # pylint: disable=g-import-not-at-top
+  return frame_store.file_name(split, shard, len(plan[split]))
+
+
 @dataclasses.dataclass
 class _ShardWriter:
   """Writes a finished shard's examples and its state file."""
@@ -408,34 +461,52 @@ class _ShardWriter:
   feature_spec: Any
 
   def write(self, key, done) -> None:
+    """Writes the shard's frames file, then its examples, then its state."""
+    from slowfast_jax.data import frame_store  # pylint: disable=g-import-not-at-top
     split, shard = key
-    records, skipped = [], []
+    videos, skipped = [], []
     for position in sorted(done):
       video, result = done[position]
       if result.error:
         skipped.append([video.entry.origin, video.entry.video_id,
                         result.error])
-        continue
-      records.append(self.feature_spec.serialize_example({
-          "video": result.jpegs, "video_id": video.entry.video_id,
-          **self.example_format.fields(video, result)}))
+      else:
+        videos.append((video, result))
+    frames_file = _frames_file(split, shard, self.plan)
+    first_records, frame_bytes = frame_store.write_file(
+        os.path.join(self.directory, frames_file),
+        [result.jpegs for _, result in videos], frame_store.CHUNK_FRAMES)
+    records = [
+        self.feature_spec.serialize_example({
+            "num_frames": len(result.jpegs), "frames_file": frames_file,
+            "first_record": first, "video_id": video.entry.video_id,
+            **self.example_format.fields(video, result)})
+        for (video, result), first in zip(videos, first_records)]
     path = self.builder.shard_paths(self.directory, self.name, split,
                                     len(self.plan[split]))[shard]
     num_bytes = self.builder.write_records(path, records)
     write_json(_state_path(self.directory, split, shard),
-               {"examples": len(records), "bytes": num_bytes,
+               {"examples": len(records), "bytes": num_bytes + frame_bytes,
                 "skipped": skipped})
 
 
 def _finish(builder, directory, name, class_names, plan, settings,
             example_format, *, processed_now, seconds) -> Summary:
-  written, lengths, num_bytes, skipped = {}, {}, {}, []
+  """The run's summary (of the shards written so far); once every shard (of
+  every part) is written, the report and the dataset's metadata too."""
+  written, lengths, num_bytes, skipped, missing = {}, {}, {}, [], 0
   for split, shards in plan.items():
     states = [_read_state(directory, split, i) for i in range(len(shards))]
+    missing += sum(s is None for s in states)
+    states = [s for s in states if s is not None]
     lengths[split] = [s["examples"] for s in states]
     num_bytes[split] = sum(s["bytes"] for s in states)
     written[split] = sum(lengths[split])
     skipped += [(split, *row) for s in states for row in s["skipped"]]
+  if missing:
+    return Summary(directory=directory, written=written, skipped=skipped,
+                   processed_now=processed_now, seconds=seconds,
+                   report_path="", missing_shards=missing)
   report_path = os.path.join(directory, REPORT_NAME)
   with open(report_path, "w") as f:
     f.write("split\tlist_line\tvideo_id\treason\n")
@@ -451,7 +522,7 @@ def _finish(builder, directory, name, class_names, plan, settings,
                      f"frames at {settings['fps']:g} fps, short side "
                      f"{settings['short_side'] or 'as source'}."),
         feature_spec=example_format.features(class_names),
-        supervised_keys=example_format.supervised_keys)
+        chunk_frames=settings["chunk_frames"])
   return Summary(directory=directory, written=written, skipped=skipped,
                  processed_now=processed_now, seconds=seconds,
                  report_path=report_path)
@@ -464,9 +535,14 @@ def print_summary(summary: Summary) -> None:
       for split, n in summary.written.items())
   rate = summary.processed_now / max(summary.seconds, 1e-9)
   size = sum(os.path.getsize(os.path.join(summary.directory, f))
-             for f in os.listdir(summary.directory) if ".tfrecord-" in f)
+             for f in os.listdir(summary.directory)
+             if ".tfrecord-" in f or f.endswith(".array_record"))
   print(f"Done in {summary.seconds:.1f} s ({summary.processed_now} videos "
         f"decoded by this run, {rate:.1f} videos/s). {per_split}.")
+  if summary.missing_shards:
+    print(f"This part is written; {summary.missing_shards} shards of other "
+          "parts are not yet. The last part to finish completes the dataset.")
+    return
   print(f"Dataset: {summary.directory} ({size / 1e6:.1f} MB)")
   for split, n in summary.written.items():
     if n == 0:
@@ -486,7 +562,12 @@ def define_common_flags(*, fps: float, short_side: int) -> None:
   flags.DEFINE_integer("workers", os.cpu_count() or 1,
                        "Decoding processes (0 = in the main process).")
   flags.DEFINE_integer("jpeg-quality", 90, "JPEG quality of the frames.")
-  flags.DEFINE_integer("videos-per-shard", 32, "Videos per TFRecord shard.")
+  flags.DEFINE_integer("videos-per-shard", 32, "Videos per shard.")
+  flags.DEFINE_integer("num-parts", 1,
+                       "Split the job into this many parts (e.g. machines "
+                       "writing to one shared --data-dir).")
+  flags.DEFINE_integer("part-index", 0,
+                       "The part this run writes (0 .. --num-parts - 1).")
   flags.DEFINE_bool("overwrite", False,
                     "Replace a dataset made with other lists/settings.")
   flags.DEFINE_bool("no-progress", False, "No progress bar.")
@@ -499,6 +580,7 @@ def common_flag_values() -> dict[str, Any]:
               short_side=value("short-side"), workers=value("workers"),
               jpeg_quality=value("jpeg-quality"),
               videos_per_shard=value("videos-per-shard"),
+              num_parts=value("num-parts"), part_index=value("part-index"),
               overwrite=value("overwrite"),
               progress=not value("no-progress"))
 

@@ -176,7 +176,7 @@ def ensure_demo_dataset(data_dir, *, name: str = DEMO_NAME,
   from slowfast_jax.data import builder  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import prepare  # pylint: disable=g-import-not-at-top
   directory = builder.version_dir(data_dir, name)
-  if builder.is_complete(directory):
+  if builder.is_complete(directory) and builder.has_frame_store(directory):
     return directory
   video_dir = os.path.join(os.fspath(data_dir), f"{name}_videos")
   lists = generate(video_dir, videos_per_class=videos_per_class,
@@ -187,7 +187,8 @@ def ensure_demo_dataset(data_dir, *, name: str = DEMO_NAME,
   summary = prepare.prepare(name=name, video_dir=video_dir, splits=lists,
                             data_dir=data_dir, fps=30.0,
                             short_side=short_side, workers=workers,
-                            videos_per_shard=16, progress=progress)
+                            videos_per_shard=16, progress=progress,
+                            overwrite=True)  # Its own (older) dataset.
   if summary.skipped:
     raise RuntimeError(f"synthetic videos failed to decode: "
                        f"{summary.skipped[:3]}")
