@@ -280,7 +280,8 @@ def main():
   summary = prepare.prepare(
       name=name, video_dir=source_dir, splits={"train": train_list},
       data_dir=data_dir, fps=TARGET_FPS, short_side=args.height,
-      workers=args.workers, videos_per_shard=4, progress=False)
+      workers=args.workers, videos_per_shard=4, progress=False,
+      overwrite=True)  # The bench's own dataset (e.g. of an older layout).
   prepare_seconds = time.perf_counter() - start
   assert not summary.skipped, summary.skipped
 
@@ -288,9 +289,8 @@ def main():
            for i in range(args.videos)]
   source_bytes = sum(os.path.getsize(p) for p in paths)
   frames_total = args.videos * int(args.seconds * TARGET_FPS)
-  shard_bytes = sum(os.path.getsize(os.path.join(summary.directory, f))
-                    for f in os.listdir(summary.directory)
-                    if ".tfrecord-" in f)
+  from slowfast_jax.data import builder
+  shard_bytes = builder.data_bytes(summary.directory)
 
   # Rounds alternate between the sides so that all see the same load (the
   # machine may be shared).

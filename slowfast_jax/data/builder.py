@@ -166,6 +166,14 @@ def load(data_dir, name: str) -> tfds.core.DatasetBuilder:
   return tfds.builder_from_directory(directory)
 
 
+def data_bytes(directory) -> int:
+  """Bytes of a prepared dataset's examples and frames files."""
+  directory = os.fspath(directory)
+  return sum(os.path.getsize(os.path.join(directory, f))
+             for f in os.listdir(directory)
+             if ".tfrecord-" in f or f.endswith(".array_record"))
+
+
 def has_frame_store(directory) -> bool:
   """Whether a complete dataset keeps its frames in a `frame_store`."""
   path = os.path.join(os.fspath(directory), "metadata.json")

@@ -534,9 +534,8 @@ def print_summary(summary: Summary) -> None:
       f"{sum(1 for s in summary.skipped if s[0] == split)} skipped"
       for split, n in summary.written.items())
   rate = summary.processed_now / max(summary.seconds, 1e-9)
-  size = sum(os.path.getsize(os.path.join(summary.directory, f))
-             for f in os.listdir(summary.directory)
-             if ".tfrecord-" in f or f.endswith(".array_record"))
+  from slowfast_jax.data import builder  # pylint: disable=g-import-not-at-top
+  size = builder.data_bytes(summary.directory)
   print(f"Done in {summary.seconds:.1f} s ({summary.processed_now} videos "
         f"decoded by this run, {rate:.1f} videos/s). {per_split}.")
   if summary.missing_shards:
