@@ -127,7 +127,7 @@ def data_config() -> ml_collections.ConfigDict:
   # With random_flip: a flipped training (or random validation) clip takes
   # the class its mirror image shows, "left" and "right" swapped in the
   # class name (slowfast_jax/data/flip_labels.py; docs/ssv2.md). Not in the
-  # release. Single-label data only.
+  # release. Single-label clip classification only (not Charades or AVA).
   c.label_aware_flip = False
   # Single-view validation during training: "random" = the release's
   # train-style random window/scale/crop/flip (seeded), "center" = the
