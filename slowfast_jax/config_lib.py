@@ -121,13 +121,13 @@ def data_config() -> ml_collections.ConfigDict:
   c.clip_sampling = "kinetics"
   # With eval.num_crops = 1: "center" (the release's Kinetics loader: the
   # centre crop after resizing the short side to train_jitter_scales[0]) or
-  # "first" (its SSv2 loader: spatial index 0, the left or top crop, after
-  # resizing to test_crop_size). Both give the same 3 crops.
+  # "first" (its SSv2 and Charades loaders: spatial index 0, the left or top
+  # crop, after resizing to test_crop_size). Both give the same 3 crops.
   c.single_test_crop = "center"
   # With random_flip: a flipped training (or random validation) clip takes
   # the class its mirror image shows, "left" and "right" swapped in the
   # class name (slowfast_jax/data/flip_labels.py; docs/ssv2.md). Not in the
-  # release. Single-label data only.
+  # release. Single-label clip classification only (not Charades or AVA).
   c.label_aware_flip = False
   # Single-view validation during training: "random" = the release's
   # train-style random window/scale/crop/flip (seeded), "center" = the
@@ -353,7 +353,9 @@ def charades_config(model: ml_collections.ConfigDict, *,
   157 classes, multi-hot labels, sigmoid BCE with logits, the release's
   Charades clip sampling (`clip_sampling = "charades"`) on frames stored at
   24 fps, inverse-uniform scale jitter in [256, 340], BGR input, test by the
-  maximum over 10 × 3 views of the sigmoid scores, mAP. Batch 16 with
+  maximum over 10 × 3 views of the sigmoid scores (one crop, with
+  `eval.num_crops = 1`: the first, left or top, after resizing to
+  `test_crop_size`), mAP. Batch 16 with
   BatchNorm statistics over 8 clips (2 per GPU synced over
   BN.NUM_SYNC_DEVICES 4), precise BatchNorm, 57 epochs: 4 warmup epochs
   from 1e-4, then 0.0375 × 1, 0.1, 0.01 from epochs 0, 41, 49. Training
@@ -376,6 +378,8 @@ def charades_config(model: ml_collections.ConfigDict, *,
   data.bgr = True
   data.multi_label = True
   data.clip_sampling = "charades"
+  # The release's Charades loader: a single test crop is spatial index 0.
+  data.single_test_crop = "first"
   data.test_split = "val"  # The release's "val" list: Charades' test set.
   config.global_batch_size = 16
   config.optim.base_batch_size = 16

@@ -8,12 +8,14 @@ Top-5 classes with the release's multi-view test:
 Videos are decoded directly with PyAV (any size and frame rate), resampled to
 `config.data.target_fps`, and cut into `config.eval.num_clips` ×
 `config.eval.num_crops` views exactly as `eval.py` cuts prepared videos; the
-softmax scores of the views are summed. Class names come from `--labels`, the
-checkpoint's metadata, or (400 classes) the Kinetics-400 names. A file that
-cannot be read is reported on one line; the others are still predicted and
-the exit status is 1. The config stored with the checkpoint is used unless
-`--config` replaces it (as in `eval.py`); a checkpoint that cannot be used is
-reported on one line (exit status 1).
+views' scores are combined as `eval.py` combines them (`config.eval.ensemble`:
+the sum, or the element-wise max of a Charades checkpoint's sigmoid scores)
+and printed as probabilities (a sum divided by the views). Class names come
+from `--labels`, the checkpoint's metadata, or (400 classes) the Kinetics-400
+names. A file that cannot be read is reported on one line; the others are
+still predicted and the exit status is 1. The config stored with the
+checkpoint is used unless `--config` replaces it (as in `eval.py`); a
+checkpoint that cannot be used is reported on one line (exit status 1).
 
 Over time (long videos):
 
@@ -111,13 +113,27 @@ def make_view_scorer(config, variables):
 
 
 def make_video_scorer(config, variables):
-  """`score(views uint8 (views, T, crop, crop, 3)) -> (classes,)` summed."""
+  """`score(views uint8 (views, T, crop, crop, 3)) -> (classes,)`.
+
+  The views' scores combined by `config.eval.ensemble` as `eval.py` combines
+  them (`metrics.ensemble_views`: sum or max), as probabilities
+  (`metrics.as_probabilities`: a sum divided by the number of views).
+  """
+  from slowfast_jax.evaluation import metrics  # pylint: disable=g-import-not-at-top
   score_views = make_view_scorer(config, variables)
-  return lambda views: score_views(views).sum(axis=0)
+  ensemble = config.eval.ensemble
+
+  def score(views: np.ndarray) -> np.ndarray:
+    scores = score_views(views)
+    return metrics.as_probabilities(
+        metrics.ensemble_views(scores, ensemble), ensemble, len(scores))
+
+  return score
 
 
 def predict_file(path: str, config, score) -> np.ndarray:
-  """Summed view scores `(classes,)` of one video file."""
+  """The video score `(classes,)` of one video file (`score` from
+  `make_video_scorer`)."""
   from slowfast_jax.data import decode  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import views as views_lib  # pylint: disable=g-import-not-at-top
   num_crops = config.eval.num_crops
@@ -131,10 +147,9 @@ def predict_file(path: str, config, score) -> np.ndarray:
 
 def top_classes(scores: np.ndarray, names: Sequence[str], k: int
                 ) -> list[tuple[str, float]]:
-  """The k best `(name, score / views-normalized)` pairs, best first."""
-  total = scores.sum()
-  order = np.argsort(-scores)[:k]
-  return [(names[i], float(scores[i] / total)) for i in order]
+  """The k best `(name, score)` pairs of `scores` `(classes,)`, best first."""
+  order = np.argsort(-scores, kind="stable")[:k]
+  return [(names[i], float(scores[i])) for i in order]
 
 
 def per_video_path(path: str, video: str, num_videos: int) -> str:

@@ -151,6 +151,11 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
            "config.data.label_aware_flip=True swaps the class of flipped "
            "clips: it needs --config.data.random_flip=True and single-label "
            "data (config.data.multi_label=False).")
+  _require(not (data.get("label_aware_flip", False) and
+               config.model.detection),
+           "config.data.label_aware_flip=True is for clip classification: "
+           "the AVA pipeline of a detection model (config.model.detection) "
+           "flips pixels and boxes only, and no AVA action names a side.")
   _require(not (data.get("multi_label", False) and config.model.detection),
            "config.data.multi_label=True is for clip classification "
            "(Charades); a detection model (config.model.detection) has "

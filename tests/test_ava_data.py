@@ -22,7 +22,13 @@ from slowfast_jax.data import ava_pipeline
 from slowfast_jax.data import ava_prepare
 from slowfast_jax.data import ava_synthetic
 from slowfast_jax.data import decode
+from slowfast_jax.data import flip_labels
 from slowfast_jax.data import synthetic
+from slowfast_jax.evaluation import ava_metrics
+
+from model_configs import AVA_PRESETS
+from model_configs import load_preset
+from test_ava_metrics import REFERENCE
 
 HEIGHT, WIDTH, NUM_FRAMES = 48, 64, 150
 SIZES = {"vid_d": (56, 64)}  # (height, width) of the frames, if not these.
@@ -311,6 +317,29 @@ def test_config_must_match_the_prepared_dataset(frames_set):
   config.data.test_predict_box_lists = ["ava_val_predicted_boxes.csv"]
   with pytest.raises(validate.ConfigError, match="box lists for 'val'"):
     ava_pipeline.make_eval_dataset(config, "val", batch_size=2)
+
+
+def test_ava_actions_have_no_mirror_classes():
+  """A flip swaps no AVA action (the release's 60 evaluated ones): the
+  label-aware flip would change no label."""
+  names = list(ava_metrics.read_label_map(REFERENCE / "label_map.pbtxt")
+               .values())
+  assert len(names) == 60 and flip_labels.flip_pairs(names) == []
+
+
+@pytest.mark.parametrize("preset", AVA_PRESETS)
+def test_label_aware_flip_is_refused_not_ignored(preset):
+  """The AVA pipeline flips pixels and boxes, never labels (as the
+  release's ava_dataset.py), so validation refuses the flag."""
+  config = load_preset(preset)
+  config.data.label_aware_flip = True
+  with pytest.raises(validate.ConfigError,
+                     match=r"^config.data.label_aware_flip=True .*"
+                     r"config.model.detection"):
+    validate.validate_data(config)
+  config.data.label_aware_flip = False
+  with pytest.raises(validate.ConfigError, match="data_dir is not set"):
+    validate.validate_data(config)
 
 
 def test_synthetic_movies_prepared_with_a_missing_movie(tmp_path):

@@ -322,6 +322,10 @@ RELEASE_YAML = {
     ("data", "train_crop_size"): 224, ("data", "test_crop_size"): 256,
     ("data", "multi_label"): True, ("data", "inv_uniform_sample"): True,
     ("data", "bgr"): True, ("data", "clip_sampling"): "charades",
+    # datasets/charades.py, test mode: spatial index `index %
+    # NUM_SPATIAL_CROPS` (0, the left or top crop, with one crop) of the
+    # frames resized to TEST_CROP_SIZE.
+    ("data", "single_test_crop"): "first",
     ("data", "mean"): [0.45] * 3, ("data", "std"): [0.225] * 3,
     ("optim", "base_lr"): 0.0375, ("optim", "base_batch_size"): 16,
     ("optim", "lr_policy"): "steps_with_relative_lrs",

@@ -42,6 +42,19 @@ def test_aggregation_matches_numpy(ensemble, batch_size):
   np.testing.assert_array_equal(got_labels, labels)
   np.testing.assert_allclose(got_scores, want, rtol=1e-12)
   np.testing.assert_array_equal(aggregator.views_per_video, np.full(7, 6))
+  for video in range(7):  # One video's views at once (predict).
+    np.testing.assert_allclose(
+        eval_metrics.ensemble_views(scores[video], ensemble), want[video],
+        rtol=1e-12)
+
+
+def test_as_probabilities_divides_a_sum_by_its_views():
+  scores = np.array([[3.0, 1.5], [0.5, 0.25]])
+  np.testing.assert_array_equal(
+      eval_metrics.as_probabilities(scores, "sum", np.array([[3], [1]])),
+      [[1.0, 0.5], [0.5, 0.25]])
+  np.testing.assert_array_equal(
+      eval_metrics.as_probabilities(scores, "max", 3), scores)
 
 
 def test_duplicate_view_raises():
@@ -56,6 +69,8 @@ def test_duplicate_view_raises():
 def test_bad_ensemble_and_view_index():
   with pytest.raises(ValueError, match="eval.ensemble='mean'"):
     eval_metrics.ViewAggregator(3, 2, "mean")
+  with pytest.raises(ValueError, match="eval.ensemble='mean'"):
+    eval_metrics.ensemble_views(np.ones((2, 3)), "mean")
   aggregator = eval_metrics.ViewAggregator(3, 2)
   with pytest.raises(ValueError, match="view_index 2"):
     aggregator.add(np.ones((1, 3)), np.zeros(1), np.zeros(1), np.full(1, 2),

@@ -7,14 +7,18 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import jax
 import jax.numpy as jnp
 from slowfast_jax import checkpoint
 from slowfast_jax import models
+from slowfast_jax import predict
+from slowfast_jax.evaluation import metrics
 
 from data_fixtures import write_counter_video
 import eval_configs
+from model_configs import load_preset
 from model_configs import random_variables
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -59,3 +63,29 @@ def test_predict_prints_five_names_per_video_and_reports_bad_files(tmp_path):
   errors = [l for l in result.stderr.splitlines() if l.startswith("error: ")]
   assert len(errors) == 2
   assert str(corrupt) in errors[0] and str(missing) in errors[1]
+
+
+@pytest.mark.parametrize("preset, ensemble", [
+    ("charades_slowfast_16x8_r50", "max"),  # DATA.ENSEMBLE_METHOD: max.
+    ("slowfast_8x8_r50", "sum"),
+])
+def test_video_score_combines_views_as_eval_does(monkeypatch, preset,
+                                                 ensemble):
+  """A video's score is eval's (`ViewAggregator` with the preset's
+  `eval.ensemble`), a sum divided by the views; top-k prints it as it is."""
+  config = load_preset(preset)
+  assert config.eval.ensemble == ensemble
+  views, classes = 6, 5
+  table = np.random.default_rng(0).random((views, classes))
+  monkeypatch.setattr(predict, "make_view_scorer",
+                      lambda config, variables: lambda video: table)
+  got = predict.make_video_scorer(config, None)(np.zeros((views, 1)))
+  aggregator = metrics.ViewAggregator(classes, views, ensemble, num_videos=1)
+  zeros = np.zeros(views, int)
+  aggregator.add(table, zeros, zeros, np.arange(views), np.ones(views))
+  want = aggregator.result()[2][0] / (views if ensemble == "sum" else 1)
+  np.testing.assert_allclose(got, want, rtol=1e-12)
+  names = [f"c{i}" for i in range(classes)]
+  order = np.argsort(-want)[:3]
+  assert predict.top_classes(got, names, 3) == pytest.approx(
+      [(names[i], want[i]) for i in order])

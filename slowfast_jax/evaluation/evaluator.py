@@ -192,8 +192,9 @@ def _summary_metrics(aggregator: metrics_lib.ViewAggregator,
                                           aggregator.num_classes)
   if (aggregator.ensemble == "sum" and not aggregator.multi_label and
       len(video_index)):
-    metrics["nll"] = metrics_lib.mean_nll(scores / views[video_index, None],
-                                          labels)
+    metrics["nll"] = metrics_lib.mean_nll(
+        metrics_lib.as_probabilities(scores, aggregator.ensemble,
+                                     views[video_index, None]), labels)
   metrics.update(num_videos=int(len(video_index)), num_views=int(views.sum()),
                  incomplete_videos=incomplete, missing_videos=missing)
   return metrics

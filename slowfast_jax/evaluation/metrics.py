@@ -7,7 +7,34 @@ accuracy is computed on those per-video scores.
 
 import numpy as np
 
-ENSEMBLES = ("sum", "max")
+# `eval.ensemble` -> how a video's view scores combine (the release's
+# DATA.ENSEMBLE_METHOD): the one definition, for `ViewAggregator` and
+# `ensemble_views`.
+_COMBINE = {"sum": np.add, "max": np.maximum}
+ENSEMBLES = tuple(_COMBINE)
+
+
+def check_ensemble(ensemble: str) -> None:
+  """Raises ValueError unless `ensemble` is one of `ENSEMBLES`."""
+  if ensemble not in _COMBINE:
+    raise ValueError(f"eval.ensemble={ensemble!r}; expected one of "
+                     f"{ENSEMBLES}.")
+
+
+def ensemble_views(scores: np.ndarray, ensemble: str) -> np.ndarray:
+  """One video's score `(classes,)` from its views' scores `(views,
+  classes)`: their sum or element-wise max, as `ViewAggregator` combines
+  them."""
+  check_ensemble(ensemble)
+  return _COMBINE[ensemble].reduce(np.asarray(scores, np.float64), axis=0)
+
+
+def as_probabilities(scores: np.ndarray, ensemble: str,
+                     num_views) -> np.ndarray:
+  """Ensembled scores as probabilities: a sum divided by its `num_views`
+  (scalar or broadcasting, e.g. `(videos, 1)`), a max as it is."""
+  check_ensemble(ensemble)
+  return scores / num_views if ensemble == "sum" else scores
 
 
 class ViewAggregator:
@@ -23,9 +50,7 @@ class ViewAggregator:
 
   def __init__(self, num_classes: int, num_views: int, ensemble: str = "sum",
                num_videos: int = 0, multi_label: bool = False):
-    if ensemble not in ENSEMBLES:
-      raise ValueError(f"eval.ensemble={ensemble!r}; expected one of "
-                       f"{ENSEMBLES}.")
+    check_ensemble(ensemble)
     self.num_classes = num_classes
     self.num_views = num_views
     self.ensemble = ensemble
@@ -77,10 +102,7 @@ class ViewAggregator:
         not np.array_equal(self._labels[video], label)):
       raise ValueError("Views of one video carry different labels.")
     self._seen[video, view] = True
-    if self.ensemble == "sum":
-      np.add.at(self._scores, video, scores)
-    else:
-      np.maximum.at(self._scores, video, scores)
+    _COMBINE[self.ensemble].at(self._scores, video, scores)
 
   @property
   def views_per_video(self) -> np.ndarray:
