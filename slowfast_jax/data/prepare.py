@@ -78,8 +78,9 @@ class Summary:
   processed_now: int  # Videos decoded by this run (not by earlier ones).
   seconds: float
   report_path: str
-  # Shards not written yet (by other parts, `num_parts`); then the dataset
-  # is incomplete and `written` and `skipped` are empty.
+  # Shards not written yet (by other parts, `num_parts`): then the dataset
+  # is incomplete, `written` and `skipped` count the shards written so far
+  # and there is no report yet.
   missing_shards: int = 0
 
   @property
@@ -256,7 +257,8 @@ def claim_directory(directory: str, fingerprint: str, settings: dict,
             f"{directory} holds a dataset (or a partial run) made from other "
             "lists or settings; pass --overwrite to replace it")
       shutil.rmtree(directory)
-  elif os.path.exists(directory) and os.listdir(directory):
+  elif os.path.exists(directory) and set(os.listdir(directory)) - {
+      _STATE_DIR}:  # (Another part may have just made the folder.)
     if not overwrite:
       raise PrepareError(f"{directory} exists and was not made by prepare; "
                          "pass --overwrite to replace it")
@@ -435,13 +437,13 @@ def _part_shards(plan, num_parts: int, part_index: int):
 
 
 def _part_files(builder, directory, name, plan, keys) -> set[str]:
-  """The files the shards `keys` write (a part's own temporary files)."""
+  """The data files the shards `keys` write (a part's own files)."""
+  examples = {split: builder.shard_paths(directory, name, split, len(shards))
+              for split, shards in plan.items()}
   files = set()
   for split, shard in keys:
-    files.add(builder.shard_paths(directory, name, split,
-                                  len(plan[split]))[shard])
+    files.add(examples[split][shard])
     files.add(os.path.join(directory, _frames_file(split, shard, plan)))
-    files.add(_state_path(directory, split, shard))
   return files
 
 
@@ -540,7 +542,9 @@ def print_summary(summary: Summary) -> None:
         f"decoded by this run, {rate:.1f} videos/s). {per_split}.")
   if summary.missing_shards:
     print(f"This part is written; {summary.missing_shards} shards of other "
-          "parts are not yet. The last part to finish completes the dataset.")
+          "parts are not yet. The last part to finish completes the dataset "
+          f"({len(summary.skipped)} videos skipped so far; the last part "
+          f"writes their reasons to {REPORT_NAME}).")
     return
   print(f"Dataset: {summary.directory} ({size / 1e6:.1f} MB)")
   for split, n in summary.written.items():
