@@ -1,18 +1,20 @@
 r"""Dataset size: what a prepared dataset costs at Kinetics' real size.
 
   python bench/dataset_size.py [--videos 16] [--batch-size 8]
+      [--stored-fps 30] [--jpeg-quality 90]
       [--work-dir /tmp/slowfast_jax_bench_size]
       [--json bench/results/dataset_size.json]
 
 Makes `--videos` synthetic H.264 videos of a typical Kinetics source (10 s,
 30 fps, 640x360, crf 23; bench/input_pipeline.py's `make_sources`: a
 panning textured scene, moving objects, sensor noise; kept between runs),
-prepares them with `slowfast_jax.data.prepare.prepare` (30 fps, short side
-320, JPEG quality 90) and reads them back with
+prepares them with `slowfast_jax.data.prepare.prepare` (short side 320; by
+default 30 fps and JPEG quality 90, `--stored-fps`, `--jpeg-quality`) and
+reads them back with
 `slowfast_jax.data.pipeline.make_train_dataset` under
 configs/slowfast_8x8_r50.py (its shuffle buffer; `--batch-size` clips per
-batch). Only these two public functions are used, so the figures stay
-comparable when the stored record layout changes. It measures:
+batch). Measures 1-4 use only these two public functions, so they compare
+record layouts; 5 needs frames stored apart from the examples. It measures:
 
 1. Size: the sources' mean size per video; the prepared size per video (all
    bytes under the prepared dataset's directory / videos); their ratio.
@@ -49,6 +51,11 @@ comparable when the stored record layout changes. It measures:
    first batch's own reads and the buffer's fill). Its hours are this
    machine's, reading from the page cache: from a disk, divide the bytes
    by its bandwidth instead.
+5. Resume at Kinetics' size, measured: when the frames live apart from the
+   examples (`slowfast_jax.data.frame_store`), a train split of 240k
+   examples (shards of 32, copies of the prepared ones in turn, sharing
+   their frames files) is written beside the dataset, and the first-batch
+   cost at step 0 and at 90 % of its epoch is measured as in 4.
 
 Every process on the machine shares its cores; the load average is
 recorded. Prints a markdown table and writes JSON.
@@ -110,15 +117,17 @@ def directory_bytes(path) -> int:
              for folder, _, files in os.walk(path) for file in files)
 
 
-def prepare_fresh(list_file, data_dir, workers):
-  """Prepares the videos into an emptied `data_dir`: (summary, seconds)."""
+def prepare_fresh(list_file, data_dir, workers, stored):
+  """Prepares the videos into an emptied `data_dir` at `stored` (`fps`,
+  `jpeg_quality`): (summary, seconds)."""
   from slowfast_jax.data import prepare
   shutil.rmtree(data_dir, ignore_errors=True)
   start = time.perf_counter()
   summary = prepare.prepare(
       name=NAME, video_dir=os.path.dirname(list_file),
-      splits={"train": list_file}, data_dir=data_dir, fps=FPS,
-      short_side=SHORT_SIDE, workers=workers, jpeg_quality=JPEG_QUALITY,
+      splits={"train": list_file}, data_dir=data_dir, fps=stored["fps"],
+      short_side=SHORT_SIDE, workers=workers,
+      jpeg_quality=stored["jpeg_quality"],
       progress=False)
   seconds = time.perf_counter() - start
   if summary.skipped:
@@ -209,6 +218,67 @@ def per_skipped_example(costs, steps, batch_size) -> dict:
   return result
 
 
+def kinetics_size_index(data_dir, videos_per_shard=32) -> str:
+  """A dataset of Kinetics-400's size that shares the prepared frames.
+
+  Its train split holds `KINETICS_VIDEOS` examples in shards of
+  `videos_per_shard` (prepare's default), copies of the prepared examples
+  in turn; its frames files are links to the prepared ones. Only a dataset
+  whose frames live apart from its examples (`frame_store`) can be built
+  so; returns its name, or None for whole videos in each example.
+  """
+  import tensorflow as tf
+  from slowfast_jax.data import builder
+  prepared = builder.load(data_dir, NAME)
+  directory = builder.version_dir(data_dir, NAME)
+  name = f"{NAME}_kinetics_size"
+  target = builder.version_dir(data_dir, name)
+  if builder.is_complete(target):
+    return name
+  shutil.rmtree(target, ignore_errors=True)
+  os.makedirs(target)
+  files = [fi.filename for fi in
+           prepared.info.splits["train"].file_instructions]
+  examples = list(tf.data.TFRecordDataset(files).as_numpy_iterator())
+  for file in os.listdir(directory):
+    if file.endswith(".array_record"):
+      os.symlink(os.path.join(directory, file), os.path.join(target, file))
+  num_shards = -(-KINETICS_VIDEOS // videos_per_shard)
+  paths = builder.shard_paths(target, name, "train", num_shards)
+  lengths, num_bytes = [], 0
+  for shard, path in enumerate(paths):
+    first = shard * videos_per_shard
+    count = min(videos_per_shard, KINETICS_VIDEOS - first)
+    num_bytes += builder.write_records(
+        path, [examples[(first + i) % len(examples)] for i in range(count)])
+    lengths.append(count)
+  metadata = prepared.info.metadata
+  builder.write_metadata(
+      target, name, builder.class_names_of(prepared.info.features),
+      {"train": lengths}, {"train": num_bytes}, fps=metadata["fps"],
+      short_side=metadata["short_side"], description="bench index",
+      chunk_frames=metadata["chunk_frames"])
+  return name
+
+
+def measure_kinetics_size_resume(args, data_dir, classes) -> dict | None:
+  """First-batch cost at step 0 and at 90 % of a Kinetics-400-size epoch,
+  measured (the frame-store layout only; None otherwise)."""
+  from slowfast_jax.data import builder
+  if not builder.has_frame_store(builder.version_dir(data_dir, NAME)):
+    return None
+  start = time.perf_counter()
+  name = kinetics_size_index(data_dir)
+  built = time.perf_counter() - start
+  config = train_config(data_dir, args.batch_size, classes)
+  config.data.name = name
+  steps = (0, int(KINETICS_VIDEOS * RESUME_FRACTION // args.batch_size))
+  costs = resume_costs(config, steps, max(1, args.resume_rounds // 2))
+  return {"examples": KINETICS_VIDEOS, "step_90": steps[1],
+          "index_seconds": built, "step_0": costs[0],
+          "at_90": costs[steps[1]]}
+
+
 def load_average() -> float:
   return os.getloadavg()[0]
 
@@ -227,8 +297,9 @@ def table(r) -> str:
        f"{SECONDS:g} s H.264 {WIDTH}x{HEIGHT} crf 23, "
        f"{size['source_mbit_s']:.2f} Mbit/s"),
       ("prepared per video", f"{per_video / MB:.2f} MB",
-       f"dataset directory / {r['videos']} videos ({FPS} fps JPEG q"
-       f"{JPEG_QUALITY}, short side {SHORT_SIDE})"),
+       f"dataset directory / {r['videos']} videos "
+       f"({r['prepared']['fps']:g} fps JPEG q"
+       f"{r['prepared']['jpeg_quality']}, short side {SHORT_SIDE})"),
       ("prepared / source", f"{size['ratio']:.2f}x", ""),
       ("prepared, Kinetics-400 train",
        f"{size['kinetics400_bytes'] / TB:.2f} TB",
@@ -259,6 +330,20 @@ def table(r) -> str:
        f"extrapolated: {k400['skipped']:,} skipped examples (h: this "
        "machine, page cache)"),
   ]
+  measured = resume.get("kinetics_size")
+  for key, label in (("step_0", "step 0"), ("at_90", "90 %")):
+    if measured:
+      rows.append((
+          f"resume at {label} of a Kinetics-400-size epoch: first batch",
+          f"{measured[key]['seconds']:.2f} s, "
+          f"{measured[key]['bytes'] / MB:.0f} MB",
+          f"measured: {measured['examples']:,} examples sharing these "
+          f"videos' frames, step {measured['step_90'] if key == 'at_90' else 0}"
+          f", shuffle buffer {buffer}"))
+    else:
+      rows.append((f"resume at {label} of a Kinetics-400-size epoch",
+                   "n/a", "whole videos in each example: needs the "
+                   "Kinetics-size data"))
   lines = ["| measure | value | how |", "|---|---:|---|"]
   lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
   return "\n".join(lines)
@@ -269,6 +354,10 @@ def parse_args():
   parser.add_argument("--work-dir", default="/tmp/slowfast_jax_bench_size")
   parser.add_argument("--videos", type=int, default=16)
   parser.add_argument("--batch-size", type=int, default=8)
+  parser.add_argument("--stored-fps", type=float, default=FPS,
+                      help="prepare's --fps")
+  parser.add_argument("--jpeg-quality", type=int, default=JPEG_QUALITY,
+                      help="prepare's --jpeg-quality")
   parser.add_argument("--warmup-epochs", type=float, default=2.0)
   parser.add_argument("--window-epochs", type=float, default=8.0,
                       help="epochs of clips per rchar window")
@@ -291,9 +380,9 @@ def measure_size(paths, directory, videos) -> dict:
           "kinetics400_bytes": prepared / videos * KINETICS_VIDEOS}
 
 
-def measure_prepare(list_file, data_dir, videos):
+def measure_prepare(list_file, data_dir, videos, stored):
   cpu = time.process_time()
-  summary, seconds = prepare_fresh(list_file, data_dir, workers=1)
+  summary, seconds = prepare_fresh(list_file, data_dir, 1, stored)
   rate = videos / seconds
   return summary, {"workers": 1, "seconds": seconds,
                    "videos_per_s_per_core": rate,
@@ -335,7 +424,8 @@ def main():
   classes = count_classes(list_file)
   data_dir = os.path.join(args.work_dir, "tfds")
 
-  summary, prep = measure_prepare(list_file, data_dir, args.videos)
+  stored = {"fps": args.stored_fps, "jpeg_quality": args.jpeg_quality}
+  summary, prep = measure_prepare(list_file, data_dir, args.videos, stored)
   print(f"prepared in {prep['seconds']:.1f} s")
   size = measure_size(paths, summary.directory, args.videos)
   epoch = summary.written["train"]
@@ -350,13 +440,14 @@ def main():
                                statistics.mean(per_clip)}
   print(f"read per clip: {[f'{b / MB:.2f} MB' for b in per_clip]}")
   resume = measure_resume(args, data_dir, classes, epoch)
+  resume["kinetics_size"] = measure_kinetics_size_resume(args, data_dir,
+                                                         classes)
   load.append(load_average())
 
   result = {"videos": args.videos, "batch_size": args.batch_size,
             "sources": {"seconds": SECONDS, "fps": FPS, "width": WIDTH,
                         "height": HEIGHT, "crf": 23},
-            "prepared": {"fps": FPS, "short_side": SHORT_SIDE,
-                         "jpeg_quality": JPEG_QUALITY},
+            "prepared": {**stored, "short_side": SHORT_SIDE},
             "size": size, "prepare": prep, "read_per_clip": clip,
             "resume": resume,
             "machine": {"cores": os.cpu_count(),
