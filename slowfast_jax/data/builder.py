@@ -115,8 +115,7 @@ def write_records(path: str, records) -> int:
 def write_metadata(directory, name: str, class_names,
                    shard_lengths: dict[str, list[int]],
                    num_bytes: dict[str, int], *, fps: float, short_side: int,
-                   description: str, feature_spec=None,
-                   supervised_keys=None, **metadata) -> None:
+                   description: str, feature_spec=None, **metadata) -> None:
   """Writes dataset_info.json & co. for shards already on disk.
 
   `feature_spec` defaults to `features(class_names)` (one class per video);
@@ -136,7 +135,6 @@ def write_metadata(directory, name: str, class_names,
                 else feature_spec),
       split_infos=split_infos, filename_template=FILE_TEMPLATE,
       check_data=False, description=description,
-      supervised_keys=supervised_keys,
       metadata=tfds.core.MetadataDict(fps=float(fps),
                                       short_side=int(short_side or 0),
                                       **metadata))
