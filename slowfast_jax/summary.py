@@ -22,7 +22,6 @@ from slowfast_jax import models
 from slowfast_jax.models.conv import Conv3D
 from slowfast_jax.models.nonlocal_block import NonLocal
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Preset config file.")
 
 
 def _layer_macs(module: nn.Module, args: tuple[Any, ...],
@@ -107,9 +106,15 @@ def format_summary(name: str, summary: dict[str, Any]) -> str:
   return "\n".join(lines)
 
 
+def _define_flags() -> None:
+  """The command line's flag (defined only when run as a program, so that
+  importing this module defines none)."""
+  config_flags.DEFINE_config_file("config", None, "Preset config file.")
+
+
 def main(argv):
   del argv
-  config = _CONFIG.value
+  config = flags.FLAGS.config
   if config is None:
     raise app.UsageError("--config is required, e.g. "
                          "--config configs/slowfast_8x8_r50.py")
@@ -118,4 +123,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)
