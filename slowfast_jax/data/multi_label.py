@@ -9,8 +9,8 @@ included); validation and test clips carry the video's labels.
 
 import tensorflow as tf
 
-# `tf.io.parse_example` features of a multi-label example, besides `video`
-# and `video_id`.
+# `tf.io.parse_example` features of a multi-label example, besides its
+# frames' place (`builder.frame_features`) and `video_id`.
 PARSE_SPEC = {
     "labels": tf.io.RaggedFeature(tf.int64),
     "action_class": tf.io.RaggedFeature(tf.int64),
