@@ -9,8 +9,10 @@ from typing import Sequence
 
 import ml_collections
 
-# Stage depths (res2, res3, res4, res5) by ResNet depth.
-STAGE_DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+# Stage depths (res2, res3, res4, res5) by ResNet depth, the release's
+# _MODEL_STAGE_DEPTH. Every depth uses bottleneck blocks (the release's
+# default RESNET.TRANS_FUNC); 18 is for quick experiments and the tests.
+STAGE_DEPTHS = {18: (2, 2, 2, 2), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 # `data.clip_sampling` values: the release's loaders (Kinetics, Charades,
 # SSv2) whose rule picks a clip's frames (slowfast_jax/data/sampling.py).
 CLIP_SAMPLINGS = ("kinetics", "charades", "ssv2")

@@ -6,13 +6,14 @@ from slowfast_jax import config_lib
 def tiny_train_config(*, arch: str = "slowfast", batch: int = 8,
                       train_size: int = 32, epochs: int = 1,
                       bn_group_size: int = 0, precise_bn: bool = False):
-  """A SlowFast R50 at width 8, 8 frames, 32 px crops, on `fake` data.
+  """A SlowFast of depth 18 (bottleneck blocks 2, 2, 2, 2) at width 8, 8
+  frames, 32 px crops, on `fake` data.
 
   `train_size // batch` steps per epoch. Precise BatchNorm (on in the
   Kinetics recipe) is off unless asked for: it compiles one more program.
   """
-  model = config_lib.model_config(arch=arch, num_frames=8, alpha=4,
-                                  fusion_kernel=5)
+  model = config_lib.model_config(arch=arch, depth=18, num_frames=8,
+                                  alpha=4, fusion_kernel=5)
   model.width_per_group = 8
   model.num_classes = 4
   model.bn_group_size = bn_group_size
