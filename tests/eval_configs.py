@@ -1,7 +1,7 @@
 """A tiny config for eval tests: `eval.py --config tests/eval_configs.py`.
 
 Sized for the tiny dataset of `data_fixtures` (short side 32): a SlowFast of
-width 8 whose head pool is sized for 32-px crops, tested at 64 px so the head
+depth 18 (bottleneck blocks 2, 2, 2, 2) and width 8 whose head pool is sized for 32-px crops, tested at 64 px so the head
 meets a 2×2 map, as the release's 256-px test of a 224-px model does.
 """
 
@@ -9,8 +9,8 @@ from slowfast_jax import config_lib
 
 
 def get_config():
-  model = config_lib.model_config(arch="slowfast", num_frames=8, alpha=4,
-                                  fusion_kernel=5)
+  model = config_lib.model_config(arch="slowfast", depth=18, num_frames=8,
+                                  alpha=4, fusion_kernel=5)
   model.width_per_group = 8
   model.num_classes = 3
   model.train_crop_size = 32
