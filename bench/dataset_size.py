@@ -229,6 +229,7 @@ def kinetics_size_index(data_dir, videos_per_shard=32) -> str:
   """
   import tensorflow as tf
   from slowfast_jax.data import builder
+  from slowfast_jax.data import frame_store
   prepared = builder.load(data_dir, NAME)
   directory = builder.version_dir(data_dir, NAME)
   name = f"{NAME}_kinetics_size"
@@ -241,7 +242,7 @@ def kinetics_size_index(data_dir, videos_per_shard=32) -> str:
            prepared.info.splits["train"].file_instructions]
   examples = list(tf.data.TFRecordDataset(files).as_numpy_iterator())
   for file in os.listdir(directory):
-    if file.endswith(".array_record"):
+    if file.endswith(frame_store.SUFFIX):
       os.symlink(os.path.join(directory, file), os.path.join(target, file))
   num_shards = -(-KINETICS_VIDEOS // videos_per_shard)
   paths = builder.shard_paths(target, name, "train", num_shards)

@@ -49,13 +49,13 @@ def test_a_training_clip_reads_only_the_chunks_of_its_frames(prepared,
   chunks = [-(-int(e["num_frames"]) // frame_store.CHUNK_FRAMES)
             for e in examples]
   read = []
-  read_records = frame_store.read_records
+  read_chunks = frame_store.read_chunks
 
-  def counting(path, first, count):
-    read.append(int(count))
-    return read_records(path, first, count)
+  def counting(path, offsets):
+    read.append(len(offsets) - 1)
+    return read_chunks(path, offsets)
 
-  monkeypatch.setattr(frame_store, "read_records", counting)
+  monkeypatch.setattr(frame_store, "read_chunks", counting)
   config = tiny_config(prepared[0])  # Clips of 8 frames, 2 apart.
   for _ in pipeline.make_train_dataset(config).take(3):
     pass
@@ -68,7 +68,7 @@ def test_a_training_clip_reads_only_the_chunks_of_its_frames(prepared,
 
 def _files(directory):
   return sorted(f for f in os.listdir(directory)
-                if ".tfrecord-" in f or f.endswith(".array_record"))
+                if ".tfrecord-" in f or f.endswith(frame_store.SUFFIX))
 
 
 def test_parts_written_apart_make_the_one_run_dataset(prepared, video_tree,
@@ -106,3 +106,18 @@ def test_a_dataset_of_the_whole_video_layout_names_the_fix(prepared,
     json.dump(metadata, f)
   with pytest.raises(ValueError, match="prepare it again with --overwrite"):
     builder.load(tmp_path, "tiny")
+
+
+def test_frames_are_read_through_gfile_from_any_filesystem(prepared):
+  # `ram://` stands in for `gs://`: both are tf.io.gfile file systems, not
+  # local files.
+  ds_builder, examples = _examples(prepared[0], "val")
+  example = examples[0]
+  local = os.path.join(ds_builder.data_dir, example["frames_file"].decode())
+  remote = f"ram://frames/{example['frames_file'].decode()}"
+  tf.io.gfile.makedirs("ram://frames")
+  tf.io.gfile.copy(local, remote, overwrite=True)
+  offsets = example["chunk_offsets"][1:3]  # The second chunk alone.
+  got = frame_store.read_chunks(remote, offsets)
+  assert list(got) == list(frame_store.read_chunks(local, offsets))
+  assert len(got) == 1 and len(got[0]) == offsets[1] - offsets[0]

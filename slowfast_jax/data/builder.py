@@ -6,15 +6,14 @@ Layout (a standard TFDS dataset directory, readable with
 
   DATA_DIR/NAME/1.0.0/
     NAME-SPLIT.tfrecord-0000k-of-0000n   examples (tf.train.Example)
-    frames-SPLIT-0000k-of-0000n.array_record
-                                         their frames (`frame_store`)
+    frames-SPLIT-0000k-of-0000n.chunks   their frames (`frame_store`)
     dataset_info.json, features.json, label.labels.txt, metadata.json
     skipped_videos.tsv                   videos prepare could not decode
 
 Each example: `label` (ClassLabel), `video_id` (the list's path) and where
 its frames are (`frame_features`: `num_frames`, `frames_file`,
-`first_record`); the frames, one JPEG each at the dataset's frame rate, are
-chunks of records in the shard's frames file (`frame_store`).
+`chunk_offsets`); the frames, one JPEG each at the dataset's frame rate, are
+chunks in the shard's frames file (`frame_store`).
 `metadata.json` records `fps`, `short_side` and `chunk_frames`.
 
 A multi-label dataset (Charades, `slowfast_jax.data.charades_prepare`) has
@@ -34,12 +33,12 @@ FILE_TEMPLATE = "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"
 
 
 def frame_features() -> dict[str, tfds.features.FeatureConnector]:
-  """Where a video's frames are: its frame count, frames file and first
-  record there (`frame_store`)."""
+  """Where a video's frames are: its frame count, frames file and its
+  chunks' byte offsets there (`frame_store`)."""
   return {
       "num_frames": tfds.features.Scalar(dtype=np.int64),
       "frames_file": tfds.features.Text(),
-      "first_record": tfds.features.Scalar(dtype=np.int64),
+      "chunk_offsets": tfds.features.Tensor(shape=(None,), dtype=np.int64),
   }
 
 
@@ -166,10 +165,11 @@ def load(data_dir, name: str) -> tfds.core.DatasetBuilder:
 
 def data_bytes(directory) -> int:
   """Bytes of a prepared dataset's examples and frames files."""
+  from slowfast_jax.data import frame_store  # pylint: disable=g-import-not-at-top
   directory = os.fspath(directory)
   return sum(os.path.getsize(os.path.join(directory, f))
              for f in os.listdir(directory)
-             if ".tfrecord-" in f or f.endswith(".array_record"))
+             if ".tfrecord-" in f or f.endswith(frame_store.SUFFIX))
 
 
 def has_frame_store(directory) -> bool:
@@ -191,8 +191,7 @@ def read_video(builder, example) -> np.ndarray:
   `builder.as_dataset(...).as_numpy_iterator()`), uint8
   `(time, height, width, 3)`."""
   from slowfast_jax.data import frame_store  # pylint: disable=g-import-not-at-top
-  return frame_store.read_video(builder.data_dir, example,
-                                chunk_frames(builder))
+  return frame_store.read_video(builder.data_dir, example)
 
 
 def stored_fps(builder) -> float:

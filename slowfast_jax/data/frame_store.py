@@ -1,22 +1,21 @@
-"""Where a prepared video's frames live: chunks of JPEGs in ArrayRecord files.
+"""Where a prepared video's frames live: chunks of JPEGs read by byte range.
 
 Each shard of a prepared split has two files: its examples (TFRecord, one
 small `tf.train.Example` per video: label, id, number of frames) and its
-frames, `frames-SPLIT-0000k-of-0000n.array_record`. A video's frames are
-consecutive records of that file, each a chunk of `chunk_frames` frames
-(the last may be shorter), stored as a `tf.train.Example` with one bytes
-feature `jpegs`. The example names the file (`frames_file`) and the video's
-first record (`first_record`).
+frames, `frames-SPLIT-0000k-of-0000n.chunks`. A video's frames are
+consecutive chunks of that file, each `chunk_frames` frames (the last may be
+shorter) serialized as a `tf.train.Example` with one bytes feature `jpegs`.
+The example names the file (`frames_file`) and where each of its chunks
+starts, plus where the last ends (`chunk_offsets`, bytes).
 
-A clip reads only the chunks its frames are in: ArrayRecord gives random
-access by record number (written with group size 1 and no compression, so a
-record is read alone; JPEGs do not compress further). A resume skips the
-small examples without touching the frames.
+A clip reads one byte range, the chunks its frames are in, through
+`tf.io.gfile` (local paths and `gs://` alike); a resume skips the small
+examples without touching the frames. Hand-written rather than ArrayRecord:
+its open-source reader opens local files only (google/array_record#120), and
+one ranged read per clip is all a clip needs.
 """
 
-import collections
 import os
-import threading
 
 import numpy as np
 import tensorflow as tf
@@ -24,19 +23,17 @@ import tensorflow as tf
 from slowfast_jax.data import views
 
 CHUNK_FRAMES = 16  # 0.5 s at 30 fps; the 64-frame 8x8 window reads 4-5.
-_WRITER_OPTIONS = "group_size:1,uncompressed"
-_READER_OPTIONS = "readahead_buffer_size:0"  # Random access, no read-ahead.
-_MAX_OPEN_FILES = 64
+SUFFIX = ".chunks"
 _JPEGS = "jpegs"
 
 
 def file_name(split: str, shard: int, num_shards: int) -> str:
   """The frames file of `split`'s shard `shard` of `num_shards`."""
-  return f"frames-{split}-{shard:05d}-of-{num_shards:05d}.array_record"
+  return f"frames-{split}-{shard:05d}-of-{num_shards:05d}{SUFFIX}"
 
 
 def chunk_records(jpegs, chunk_frames: int) -> list[bytes]:
-  """A video's JPEG frames as serialized chunk records, in order."""
+  """A video's JPEG frames as serialized chunks, in order."""
   return [
       tf.train.Example(features=tf.train.Features(feature={
           _JPEGS: tf.train.Feature(bytes_list=tf.train.BytesList(
@@ -46,66 +43,41 @@ def chunk_records(jpegs, chunk_frames: int) -> list[bytes]:
   ]
 
 
-def write_file(path: str, videos, chunk_frames: int) -> tuple[list[int], int]:
+def write_file(path: str, videos,
+               chunk_frames: int) -> tuple[list[list[int]], int]:
   """Writes the videos' frames (a list of JPEG lists) to `path` atomically.
 
   Returns:
-    Each video's first record and the file's size in bytes.
+    Each video's chunk offsets (the byte where each chunk starts, then where
+    the last ends) and the file's size in bytes.
   """
-  # pylint: disable=g-import-not-at-top
-  from array_record.python import array_record_module
   tmp = f"{path}.tmp-{os.getpid()}"
-  writer = array_record_module.ArrayRecordWriter(tmp, _WRITER_OPTIONS)
-  first_records, count = [], 0
-  try:
+  offsets, position = [], 0
+  with open(tmp, "wb") as f:
     for jpegs in videos:
-      first_records.append(count)
+      video_offsets = [position]
       for record in chunk_records(jpegs, chunk_frames):
-        writer.write(record)
-        count += 1
-  finally:
-    writer.close()
+        f.write(record)
+        position += len(record)
+        video_offsets.append(position)
+      offsets.append(video_offsets)
   os.replace(tmp, path)
-  return first_records, os.path.getsize(path)
+  return offsets, position
 
 
-class _Readers:
-  """Open readers of the most recently read files (shared by threads)."""
-
-  def __init__(self, max_open: int):
-    self._max_open = max_open
-    self._open = collections.OrderedDict()
-    self._lock = threading.Lock()
-
-  def get(self, path: str):
-    # pylint: disable=g-import-not-at-top
-    from array_record.python import array_record_module
-    with self._lock:
-      reader = self._open.get(path)
-      if reader is not None:
-        self._open.move_to_end(path)
-        return reader
-    reader = array_record_module.ArrayRecordReader(path, _READER_OPTIONS)
-    with self._lock:
-      self._open[path] = reader
-      while len(self._open) > self._max_open:
-        self._open.popitem(last=False)  # Closed when no thread holds it.
-    return reader
-
-
-_READERS = _Readers(_MAX_OPEN_FILES)
-
-
-def read_records(path, first, count) -> np.ndarray:
-  """Records `first` ... `first + count - 1` of the frames file `path`,
-  as a `(count,)` object array of bytes."""
+def read_chunks(path, offsets) -> np.ndarray:
+  """The chunks of the frames file `path` that start at `offsets[:-1]`
+  (consecutive; `offsets[-1]` is where the last ends), as a `(chunks,)`
+  object array of bytes, read in one range."""
   path = np.asarray(path).item()  # bytes or str, as numpy_function gives.
-  if isinstance(path, bytes):
-    path = path.decode()
-  records = _READERS.get(path).read(list(range(int(first),
-                                               int(first) + int(count))))
-  out = np.empty(len(records), dtype=object)
-  out[:] = records
+  path = path.decode() if isinstance(path, bytes) else path
+  offsets = [int(o) for o in offsets]
+  with tf.io.gfile.GFile(path, "rb") as f:
+    f.seek(offsets[0])
+    data = f.read(offsets[-1] - offsets[0])
+  out = np.empty(len(offsets) - 1, dtype=object)
+  out[:] = [data[a - offsets[0]:b - offsets[0]]
+            for a, b in zip(offsets[:-1], offsets[1:])]
   return out
 
 
@@ -117,18 +89,18 @@ def _jpegs_of(records) -> tf.Tensor:
 
 def frame_source(directory, example, chunk_frames: int) -> views.FrameSource:
   """The video of a parsed example (`num_frames`, `frames_file`,
-  `first_record`) in the dataset `directory`, as a `views.FrameSource`
+  `chunk_offsets`) in the dataset `directory`, as a `views.FrameSource`
   that reads only the chunks holding the frames asked for (TensorFlow)."""
   path = tf.strings.join([os.fspath(directory), "/", example["frames_file"]])
-  first_record = tf.cast(example["first_record"], tf.int64)
+  offsets = tf.cast(example["chunk_offsets"], tf.int64)
 
   def fetch(indices):
     indices = tf.cast(indices, tf.int64)
     first = tf.reduce_min(indices) // chunk_frames
     last = tf.reduce_max(indices) // chunk_frames
-    records = tf.numpy_function(read_records,
-                                [path, first_record + first, last - first + 1],
-                                tf.string, stateful=False)
+    records = tf.numpy_function(read_chunks,
+                                [path, offsets[first:last + 2]], tf.string,
+                                stateful=False)
     records.set_shape([None])
     jpegs = _jpegs_of(records)
     return views.jpeg_source(jpegs).fetch(indices - first * chunk_frames)
@@ -136,16 +108,15 @@ def frame_source(directory, example, chunk_frames: int) -> views.FrameSource:
   return views.FrameSource(tf.cast(example["num_frames"], tf.int32), fetch)
 
 
-def read_video(directory, example, chunk_frames: int) -> np.ndarray:
+def read_video(directory, example) -> np.ndarray:
   """All frames of a prepared video, uint8 `(time, height, width, 3)`.
 
   `example`: the video's example as numpy (e.g. from `tfds`'s
-  `as_numpy_iterator`), with `num_frames`, `frames_file` and `first_record`.
+  `as_numpy_iterator`), with `frames_file` and `chunk_offsets`.
   """
   name = example["frames_file"]
   name = name.decode() if isinstance(name, bytes) else name
-  count = -(-int(example["num_frames"]) // chunk_frames)
-  records = read_records(os.path.join(os.fspath(directory), name),
-                         example["first_record"], count)
+  records = read_chunks(os.path.join(os.fspath(directory), name),
+                        example["chunk_offsets"])
   jpegs = _jpegs_of(tf.constant(list(records), tf.string))
   return np.stack([tf.io.decode_jpeg(j, channels=3).numpy() for j in jpegs])

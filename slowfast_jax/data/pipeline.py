@@ -165,7 +165,7 @@ def _parser(builder):
   spec = {
       "num_frames": tf.io.FixedLenFeature([], tf.int64),
       "frames_file": tf.io.FixedLenFeature([], tf.string),
-      "first_record": tf.io.FixedLenFeature([], tf.int64),
+      "chunk_offsets": tf.io.RaggedFeature(tf.int64),
       "video_id": tf.io.FixedLenFeature([], tf.string),
   }
   if builder_lib.is_multi_label(builder.info.features):

@@ -42,6 +42,7 @@ from typing import Any, Callable, Sequence
 
 from absl import app
 from absl import flags
+import numpy as np
 import tqdm
 
 from slowfast_jax import class_names as class_names_lib
@@ -475,15 +476,16 @@ class _ShardWriter:
       else:
         videos.append((video, result))
     frames_file = _frames_file(split, shard, self.plan)
-    first_records, frame_bytes = frame_store.write_file(
+    offsets, frame_bytes = frame_store.write_file(
         os.path.join(self.directory, frames_file),
         [result.jpegs for _, result in videos], frame_store.CHUNK_FRAMES)
     records = [
         self.feature_spec.serialize_example({
             "num_frames": len(result.jpegs), "frames_file": frames_file,
-            "first_record": first, "video_id": video.entry.video_id,
+            "chunk_offsets": np.asarray(video_offsets, np.int64),
+            "video_id": video.entry.video_id,
             **self.example_format.fields(video, result)})
-        for (video, result), first in zip(videos, first_records)]
+        for (video, result), video_offsets in zip(videos, offsets)]
     path = self.builder.shard_paths(self.directory, self.name, split,
                                     len(self.plan[split]))[shard]
     num_bytes = self.builder.write_records(path, records)
