@@ -70,25 +70,21 @@ def _init(model_config, crop, batch=2, seed=0):
   rng = np.random.RandomState(seed)
   inputs = [jnp.asarray(rng.randn(*s), jnp.float32)
             for s in models.input_shapes(model_config, crop, batch)]
-  # Op by op, not jitted: the tests share compiled ops of the same shapes.
-  variables = model.init(jax.random.PRNGKey(seed), inputs)
+  variables = jax.jit(model.init)(jax.random.PRNGKey(seed), inputs)
   return model, variables, inputs
-
-
-def _randomize_stats(variables, seed=1):
-  """Non-trivial BN scales and statistics, so every branch contributes."""
-  leaves, tree = jax.tree.flatten(variables)
-  rng = np.random.RandomState(seed)
-  leaves = [jnp.asarray(rng.uniform(0.5, 1.5, x.shape), x.dtype)
-            if x.ndim == 1 else x for x in leaves]
-  return jax.tree.unflatten(tree, leaves)
 
 
 def test_each_output_kind_is_the_same_kind_at_every_crop():
   config = tiny_model_config("slowfast_8x8_r50", crop=32, frames=8)
-  model, variables, inputs = _init(config, crop=32)
-  variables = _randomize_stats(variables)
-  apply = model.apply
+  config.depth = 18  # Any depth: the head decides the outputs.
+  model = models.build_model(config)
+  inputs = [jnp.asarray(np.random.RandomState(0).randn(*s), jnp.float32)
+            for s in models.input_shapes(config, 32, 2)]
+  # Non-trivial BN scales and statistics, so every branch contributes.
+  variables = random_variables(model, inputs)
+  # Jitted: one program per output kind and crop compiles faster than the
+  # model op by op.
+  apply = jax.jit(model.apply, static_argnames="output")
   logits = apply(variables, inputs)
   assert logits.shape == (2, 10)
   per_position = apply(variables, inputs, output="per_position_logits")
@@ -127,6 +123,7 @@ def test_each_output_kind_is_the_same_kind_at_every_crop():
                                     "time_strided_sample"])
 def test_each_fusion_trains_one_step_and_changes_the_loss(fusion):
   config = tiny_model_config("slowfast_8x8_r50", width=8, crop=32, frames=8)
+  config.depth = 18  # Any depth: the fusions sit after the stem and res2-4.
   config.fusion = fusion
   config.bn_group_size = 0
   model = models.build_model(config)
@@ -248,6 +245,7 @@ def test_wrong_inputs_give_clear_errors():
 
 def test_release_init_zeroes_final_block_bn_and_scales_classifier():
   config = tiny_model_config("slowfast_8x8_r50", crop=32, frames=8)
+  config.depth = 18  # Every depth initializes its blocks alike.
   _, variables, _ = _init(config, crop=32)
   params = variables["params"]
   assert np.all(params["slow_res2"]["block0"]["bn_c"]["scale"] == 0)
