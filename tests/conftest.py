@@ -39,12 +39,10 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 # (`--no-loadscope-reorder` in pyproject.toml), so these start first and the
 # short files fill in at the end instead of one long file running alone.
 SLOW_FILES = (
-    "test_export.py", "test_train.py", "test_checkpoint_errors.py",
-    "test_ava_train.py", "test_eval.py", "test_sharding.py", "test_models.py",
-    "test_multigrid_train.py", "test_finetune.py", "test_ablation.py",
-    "test_conv.py", "test_precise_bn.py", "test_xla_cpu.py",
-    "test_charades.py", "test_convert_parity.py", "test_bench.py",
-    "test_data_prepare.py", "test_ops.py",
+    "test_train.py", "test_sharding.py", "test_eval.py", "test_ava_train.py",
+    "test_finetune.py", "test_checkpoint_errors.py", "test_precise_bn.py",
+    "test_multigrid_train.py", "test_ablation.py", "test_export.py",
+    "test_models.py", "test_xla_cpu.py", "test_conv.py", "test_charades.py",
 )
 
 
