@@ -5,9 +5,9 @@ pytest-xdist workers and every child JAX process the tests start inherit
 `JAX_COMPILATION_CACHE_DIR`, so a program that several tests compile (a tiny
 model's initialisation, its training or scoring step) compiles once.
 
-Every test process compiles at XLA's backend optimisation level 0
-(`processes.TEST_XLA_FLAGS`): the tiny models' compiles dominate the suite,
-their run time does not. Figures in docs/performance.md ("Test suite time").
+Every test process compiles at XLA's backend optimisation level 0, with
+XLA:CPU's older emitters (`processes.with_test_xla_flags`): the tiny models'
+compiles dominate the suite, their run time does not. Figures in docs/performance.md ("Test suite time").
 """
 
 import atexit
