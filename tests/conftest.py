@@ -7,7 +7,8 @@ model's initialisation, its training or scoring step) compiles once.
 
 Every test process compiles at XLA's backend optimisation level 0, with
 XLA:CPU's older emitters (`processes.with_test_xla_flags`): the tiny models'
-compiles dominate the suite, their run time does not. Figures in docs/performance.md ("Test suite time").
+compiles dominate the suite, their run time does not. Figures in
+docs/performance.md ("Test suite time").
 """
 
 import atexit
