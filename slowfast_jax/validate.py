@@ -172,6 +172,11 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
            f"{data.name!r} not found ({dataset_dir} does not exist); prepare "
            "it with `python -m slowfast_jax.data.prepare` or fix "
            "config.data.name / config.data.data_dir.")
+  if not config.model.detection:  # AVA datasets have a layout of their own.
+    from slowfast_jax.data import builder  # pylint: disable=g-import-not-at-top
+    problem = builder.layout_problem(
+        builder.version_dir(data.data_dir, data.name))
+    _require(problem is None, problem)
 
 
 def validate_eval_data(config: ml_collections.ConfigDict) -> None:

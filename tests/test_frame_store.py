@@ -1,5 +1,5 @@
 """Frames in chunks (`frame_store`): a clip reads only its chunks; prepare in
-parts; datasets of the earlier whole-video layout."""
+parts; datasets of earlier layouts."""
 
 import json
 import os
@@ -13,6 +13,7 @@ import tensorflow_datasets as tfds
 from data_fixtures import prepared  # pylint: disable=unused-import
 from data_fixtures import tiny_config
 from data_fixtures import video_tree  # pylint: disable=unused-import
+from slowfast_jax import validate
 from slowfast_jax.data import builder
 from slowfast_jax.data import frame_store
 from slowfast_jax.data import pipeline
@@ -94,18 +95,49 @@ def test_parts_written_apart_make_the_one_run_dataset(prepared, video_tree,
     prepare.prepare(**{**args, "part_index": 2})
 
 
-def test_a_dataset_of_the_whole_video_layout_names_the_fix(prepared,
-                                                           tmp_path):
-  old = os.path.join(tmp_path, "tiny", builder.VERSION)
-  shutil.copytree(builder.version_dir(prepared[0], "tiny"), old)
-  metadata_path = os.path.join(old, "metadata.json")
+def _without_chunk_frames(directory):
+  # The whole-video layout: no chunk size in metadata.json.
+  metadata_path = os.path.join(directory, "metadata.json")
   with open(metadata_path) as f:
     metadata = json.load(f)
   del metadata["chunk_frames"]
   with open(metadata_path, "w") as f:
     json.dump(metadata, f)
+
+
+def _with_first_record(directory):
+  # The chunk-index layout: chunks found by `first_record`, not by
+  # `chunk_offsets`.
+  features_path = os.path.join(directory, "features.json")
+  with open(features_path) as f:
+    features = json.load(f)
+  spec = features["featuresDict"]["features"]
+  spec["first_record"] = spec.pop("chunk_offsets")
+  with open(features_path, "w") as f:
+    json.dump(features, f)
+
+
+@pytest.mark.parametrize("earlier_layout",
+                         [_without_chunk_frames, _with_first_record])
+def test_a_dataset_of_an_earlier_layout_names_the_fix(prepared, video_tree,
+                                                      tmp_path, earlier_layout):
+  old = os.path.join(tmp_path, "tiny", builder.VERSION)
+  shutil.copytree(builder.version_dir(prepared[0], "tiny"), old)
+  earlier_layout(old)
   with pytest.raises(ValueError, match="prepare it again with --overwrite"):
     builder.load(tmp_path, "tiny")
+  # train.py and eval.py check configs first, and print a ConfigError as one
+  # line.
+  with pytest.raises(validate.ConfigError,
+                     match=f"{old} was prepared by an earlier slowfast_jax"):
+    validate.validate_data(tiny_config(str(tmp_path)))
+  # The fix: the same settings, with --overwrite.
+  root, lists = video_tree
+  prepare.prepare(name="tiny", video_dir=root, splits=lists,
+                  data_dir=str(tmp_path), fps=30, short_side=32, workers=0,
+                  videos_per_shard=2, progress=False, overwrite=True)
+  builder.load(tmp_path, "tiny")
+  assert _files(old) == _files(builder.version_dir(prepared[0], "tiny"))
 
 
 def test_frames_are_read_through_gfile_from_any_filesystem(prepared):

@@ -156,11 +156,18 @@ def load(data_dir, name: str) -> tfds.core.DatasetBuilder:
         f"No prepared dataset {name!r} in {data_dir} (expected "
         f"{directory}/dataset_info.json); run `python -m "
         "slowfast_jax.data.prepare` first")
-  if not has_frame_store(directory):
-    raise ValueError(
-        f"{directory} holds whole videos per record (the layout of an earlier "
-        "slowfast_jax); prepare it again with --overwrite (docs/data.md)")
+  problem = layout_problem(directory)
+  if problem:
+    raise ValueError(problem)
   return tfds.builder_from_directory(directory)
+
+
+def layout_problem(directory) -> str | None:
+  """What is wrong with a complete dataset's layout, in one line, or None."""
+  if not is_complete(directory) or has_frame_store(directory):
+    return None
+  return (f"{os.fspath(directory)} was prepared by an earlier slowfast_jax in "
+          "another layout; prepare it again with --overwrite (docs/data.md)")
 
 
 def data_bytes(directory) -> int:
@@ -173,12 +180,17 @@ def data_bytes(directory) -> int:
 
 
 def has_frame_store(directory) -> bool:
-  """Whether a complete dataset keeps its frames in a `frame_store`."""
-  path = os.path.join(os.fspath(directory), "metadata.json")
+  """Whether a complete dataset keeps its frames in a `frame_store`: the
+  chunk size in metadata.json and each example's `chunk_offsets`."""
+  directory = os.fspath(directory)
+  path = os.path.join(directory, "metadata.json")
   if not os.path.exists(path):
     return False
   with open(path) as f:
-    return "chunk_frames" in json.load(f)
+    if "chunk_frames" not in json.load(f):
+      return False
+  return "chunk_offsets" in tfds.features.FeatureConnector.from_config(
+      directory).keys()
 
 
 def chunk_frames(builder) -> int:

@@ -383,6 +383,8 @@ def prepare_videos(*, name: str, video_dir, resolved, class_names, data_dir,
   fingerprint = _fingerprint(plan, class_names, settings)
 
   directory = builder.version_dir(data_dir, name)
+  if overwrite and builder.layout_problem(directory):
+    shutil.rmtree(directory)  # Same settings, but an earlier layout.
   mine = _part_shards(plan, num_parts, part_index)
   claim_directory(directory, fingerprint, settings, overwrite,
                   own_files=None if num_parts == 1 else _part_files(
