@@ -45,8 +45,12 @@ def test_ablation_writes_table_and_chart_and_keeps_finished_runs(tmp_path):
     for key in ("top1", "fast_top1", "slow_top1"):
       assert 0.0 <= row[key] <= 1.0
       assert row[f"{key}_std"] == 0.0  # One seed.
+    for run in row["runs"]:
+      assert 0.0 <= run["val_top1"] <= 1.0
+      assert 0 < run["train_seconds"] < run["train_wall_seconds"]
   table = (out / "ablation.md").read_text()
   assert all(f"| {v} |" in table for v in VARIANTS)
+  assert all(f"| {v} | 0 | " in table for v in VARIANTS)  # Per run.
   assert (out / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
   logs = {v: out / "runs" / f"{v}_s0" / "train.log" for v in VARIANTS}
