@@ -146,10 +146,11 @@ def test_single_frames_carry_no_class_information():
     np.testing.assert_array_equal(values, first, err_msg=name)
 
 
-def test_ensure_demo_dataset_prepares_once(tmp_path, monkeypatch):
+def test_ensure_demo_dataset_prepares_once_per_size(tmp_path, monkeypatch):
+  sizes = dict(videos_per_class=1, val_videos_per_class=1)
   directory = synthetic.ensure_demo_dataset(
-      tmp_path, name="demo_test", videos_per_class=1, val_videos_per_class=1,
-      short_side=32, workers=1, progress=False)
+      tmp_path, name="demo_test", short_side=32, workers=1, progress=False,
+      **sizes)
   assert directory == builder.version_dir(tmp_path, "demo_test")
   ds_builder = builder.load(tmp_path, "demo_test")
   assert ds_builder.info.splits["train"].num_examples == 8
@@ -158,10 +159,25 @@ def test_ensure_demo_dataset_prepares_once(tmp_path, monkeypatch):
   mtimes = {f: os.stat(os.path.join(directory, f)).st_mtime_ns
             for f in os.listdir(directory)}
 
+  generate = synthetic.generate
+
   def fail(*args, **kwargs):
     raise AssertionError("should not generate or prepare again")
 
   monkeypatch.setattr(synthetic, "generate", fail)
-  assert synthetic.ensure_demo_dataset(tmp_path, name="demo_test") == directory
+  assert synthetic.ensure_demo_dataset(tmp_path, name="demo_test",
+                                       short_side=32, **sizes) == directory
   assert mtimes == {f: os.stat(os.path.join(directory, f)).st_mtime_ns
                     for f in os.listdir(directory)}
+
+  # Another number of videos (e.g. --config.data.demo_videos_per_class)
+  # prepares the dataset again, keeping the videos already generated.
+  videos = os.path.join(tmp_path, "demo_test_videos")
+  first = os.path.join(videos, "train", synthetic.CLASS_NAMES[0], "0000.mp4")
+  first_mtime = os.stat(first).st_mtime_ns
+  monkeypatch.setattr(synthetic, "generate", generate)
+  synthetic.ensure_demo_dataset(tmp_path, name="demo_test", short_side=32,
+                                workers=1, progress=False, videos_per_class=2,
+                                val_videos_per_class=1)
+  assert builder.split_sizes(directory) == {"train": 16, "val": 8}
+  assert os.stat(first).st_mtime_ns == first_mtime

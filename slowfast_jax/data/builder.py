@@ -193,6 +193,12 @@ def has_frame_store(directory) -> bool:
       directory).keys()
 
 
+def split_sizes(directory) -> dict[str, int]:
+  """Examples in each split of the complete dataset in `directory`."""
+  info = tfds.builder_from_directory(os.fspath(directory)).info
+  return {name: split.num_examples for name, split in info.splits.items()}
+
+
 def chunk_frames(builder) -> int:
   """Frames per record of the dataset's frame store (metadata)."""
   return int(builder.info.metadata["chunk_frames"])

@@ -168,7 +168,9 @@ def ensure_demo_dataset(data_dir, *, name: str = DEMO_NAME,
 
   The raw videos go to `data_dir/{name}_videos`, the TFDS dataset to
   `data_dir/{name}/1.0.0`. A no-op (no decoding, no writing) when the
-  dataset is already prepared; an interrupted first run resumes.
+  dataset is already prepared with these numbers of videos; an interrupted
+  first run resumes. Other numbers prepare it again (videos already
+  generated are kept).
 
   Returns:
     The prepared dataset's directory.
@@ -176,7 +178,10 @@ def ensure_demo_dataset(data_dir, *, name: str = DEMO_NAME,
   from slowfast_jax.data import builder  # pylint: disable=g-import-not-at-top
   from slowfast_jax.data import prepare  # pylint: disable=g-import-not-at-top
   directory = builder.version_dir(data_dir, name)
-  if builder.is_complete(directory) and builder.has_frame_store(directory):
+  sizes = {"train": videos_per_class * len(CLASS_NAMES),
+           "val": val_videos_per_class * len(CLASS_NAMES)}
+  if (builder.is_complete(directory) and builder.has_frame_store(directory)
+      and builder.split_sizes(directory) == sizes):
     return directory
   video_dir = os.path.join(os.fspath(data_dir), f"{name}_videos")
   lists = generate(video_dir, videos_per_class=videos_per_class,
