@@ -623,8 +623,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   start_time = time.time()
   workdir = epath.Path(workdir)
   checkpoint_config.check_resume(workdir, config)  # Before anything is written.
+  # A bad field fails before the demo's data is generated, the data after.
+  validate.validate_config(config, device_count=jax.device_count(), data=False)
   ensure_dataset(config)
-  validate.validate_config(config, device_count=jax.device_count())
+  validate.validate_data(config)
   source = sources.get(config)
   info = source.dataset_info(config)
   plan = training_plan(config, info)

@@ -281,11 +281,16 @@ def validate_multigrid(config: ml_collections.ConfigDict, *,
 
 
 def validate_config(config: ml_collections.ConfigDict, *,
-                    device_count: int) -> None:
-  """All checks; raises `ConfigError` naming the first bad field."""
+                    device_count: int, data: bool = True) -> None:
+  """All checks; raises `ConfigError` naming the first bad field.
+
+  `data=False` leaves out the data checks (`validate_data`), which need the
+  dataset on disk: train.py runs the others before generating the demo's.
+  """
   validate_model(config.model)
   validate_batch(config, device_count=device_count)
-  validate_data(config)
+  if data:
+    validate_data(config)
   validate_schedule(config)
   validate_init(config)
   validate_multigrid(config, device_count=device_count)

@@ -63,12 +63,15 @@ def test_ablation_writes_table_and_chart_and_keeps_finished_runs(tmp_path):
 
 def test_ablation_names_a_failed_run_in_one_line(tmp_path):
   out = tmp_path / "ablation"
+  data_dir = tmp_path / "data"
   done = subprocess.run(
       [sys.executable, "scripts/ablation.py", f"--out={out}", "--seeds=0",
-       "--variants=fast_only", "--train_override=--config.num_epochs=-1"],
+       "--variants=fast_only", "--train_override=--config.num_epochs=-1",
+       f"--train_override=--config.data.data_dir={data_dir}"],
       cwd=processes.ROOT, env=processes.subprocess_env(), capture_output=True,
       text=True, timeout=300, check=False)
   assert done.returncode == 1
   last = done.stderr.strip().splitlines()[-1]
   assert last.startswith("error: fast_only seed 0: train.py exited 2; see ")
   assert "Traceback" not in done.stderr
+  assert not data_dir.exists()  # The bad field failed before any data.
