@@ -8,9 +8,9 @@ The network, clips and crops are the demo's (configs/demo.py); `init_from`
 is a checkpoint of it (a train.py --workdir, or a converted checkpoint) and
 the classifier is new (`init_head='reinit'`), sized by `model.num_classes`:
 the number of class sub-folders of the prepared dataset NAME in DATA. The
-learning rate is half the demo's, for as many epochs; like every
-rate here it is given for `optim.base_batch_size` clips and scaled linearly
-to `global_batch_size` (the release's rule). Options (off here):
+learning rate is half the demo's, for 20 epochs of your training videos;
+like every rate here it is given for `optim.base_batch_size` clips and
+scaled linearly to `global_batch_size` (the release's rule). Options (off here):
 `--config.finetune.frozen_bn=True --config.precise_bn.enabled=False` keeps
 the checkpoint's BatchNorm statistics, `--config.finetune.frozen_stages=K`
 leaves the stems and res2..resK unchanged. `--config.init_from=` trains the
