@@ -46,7 +46,7 @@ def demo_config(arch: str = "slowfast"):
   config = config_lib.kinetics_config(model, sampling_rate=sampling_rate)
 
   data = config.data
-  data.name = "synthetic_motion_v3"
+  data.name = "synthetic_motion_v4"
   data.data_dir = default_data_dir()
   # Generated and prepared on first use (slowfast_jax.data.synthetic).
   data.generate_demo = True

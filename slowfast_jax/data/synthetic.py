@@ -2,7 +2,7 @@ r"""A synthetic motion dataset, generated locally (no download).
 
   python -m slowfast_jax.data.synthetic --out DIR --videos-per-class N
 
-writes real H.264 `.mp4` files `DIR/{train,val}/CLASS/NNNN.mp4` and the lists
+writes lossless H.264 `.mp4` files `DIR/{train,val}/CLASS/NNNN.mp4` and the lists
 `DIR/train.csv`, `DIR/val.csv` (`path label` lines, labels as class names),
 ready for `python -m slowfast_jax.data.prepare --video-dir DIR --split
 train=DIR/train.csv --split val=DIR/val.csv ...`.
@@ -61,14 +61,16 @@ TASKS = {"demo": CLASS_NAMES,
 # v2: 4-px patch cells (v1's 1-px cells blurred away at the demo's 32 px).
 # v3: a drifting periodic texture whose fast motion aliases between the
 # Slow pathway's frames.
-DEMO_NAME = "synthetic_motion_v3"
+# v4: the same videos, lossless, so every generation decodes to the same frames.
+DEMO_NAME = "synthetic_motion_v4"
 
 
 def write_video(path, frames: np.ndarray, fps, *, crf: int = 20) -> None:
   """Writes uint8 RGB frames `(time, height, width, 3)` as H.264 mp4.
 
-  Height and width must be even (yuv420p). Written to a temporary file and
-  renamed, so an interrupted write leaves no partial video behind.
+  Height and width must be even (yuv420p); `crf` 0 is lossless. Written to a
+  temporary file and renamed, so an interrupted write leaves no partial video
+  behind.
   """
   path = os.fspath(path)
   tmp = f"{path}.tmp-{os.getpid()}.mp4"
@@ -150,7 +152,9 @@ def generate(out_dir, *, videos_per_class: int, val_videos_per_class: int,
           num_frames = int(round(seconds * fps * rng.uniform(0.9, 1.1)))
           frames = motion_video(rng, name, height=height, width=width,
                                 num_frames=num_frames)
-          write_video(path, frames, fps)
+          # Lossless (crf 0): libx264's lossy output varied from run to run
+          # on the same frames, and so did the decoded pixels.
+          write_video(path, frames, fps, crf=0)
         lines.append(f"{relative} {name}\n")
     lists[split] = os.path.join(out_dir, f"{split}.csv")
     with open(lists[split], "w") as f:
