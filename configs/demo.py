@@ -14,6 +14,7 @@ release's SlowFast R50 (stage depths 3, 4, 6, 3) shrunk to width 8, 16 Fast /
 import os
 
 from slowfast_jax import config_lib
+from slowfast_jax.data import synthetic
 
 
 def default_data_dir() -> str:
@@ -46,7 +47,7 @@ def demo_config(arch: str = "slowfast"):
   config = config_lib.kinetics_config(model, sampling_rate=sampling_rate)
 
   data = config.data
-  data.name = "synthetic_motion_v4"
+  data.name = synthetic.DEMO_NAME
   data.data_dir = default_data_dir()
   # Generated and prepared on first use (slowfast_jax.data.synthetic).
   data.generate_demo = True
