@@ -15,17 +15,20 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from slowfast_jax.ops import avg_pool
 
-def pooled_map(features: jax.Array, window: Sequence[int]) -> jax.Array:
-  """Average-pools `(batch, T, H, W, C)` with `window`, stride 1, no padding."""
+
+def pooled_map(features: jax.Array, window: Sequence[int],
+               impl: str) -> jax.Array:
+  """Average-pools `(batch, T, H, W, C)` with `window`, stride 1, no padding
+  (`impl`: "native" or "fast", `slowfast_jax.ops.avg_pool`)."""
   if any(size < w for size, w in zip(features.shape[1:4], window)):
     raise ValueError(
         f"The head's pooling window {tuple(window)} (time, height, width), "
         f"sized for model.train_crop_size and model.num_frames, is larger "
         f"than the final feature map {features.shape[1:4]}: the input clip is "
         "smaller than the model was configured for.")
-  return nn.avg_pool(features, tuple(window), strides=(1, 1, 1),
-                     padding="VALID")
+  return avg_pool.avg_pool(features, window, impl)
 
 
 def mean_over_positions(per_position: jax.Array) -> jax.Array:
@@ -40,10 +43,12 @@ class Head(nn.Module):
     num_classes: classifier outputs.
     pool_windows: `(time, height, width)` pooling window per pathway.
     dropout_rate: dropout before the classifier, in training only.
+    pool_impl: "native" or "fast" (`slowfast_jax.ops.avg_pool`).
   """
   num_classes: int
   pool_windows: Sequence[Sequence[int]]
   dropout_rate: float = 0.5
+  pool_impl: str = "native"
 
   @nn.compact
   def __call__(self, pathway_features: Sequence[jax.Array],
@@ -56,7 +61,7 @@ class Head(nn.Module):
       classifier's input, before dropout) and the classifier output at every
       position `(batch, t, h, w, classes)`.
     """
-    pooled = [pooled_map(f.astype(jnp.float32), w)
+    pooled = [pooled_map(f.astype(jnp.float32), w, self.pool_impl)
               for f, w in zip(pathway_features, self.pool_windows)]
     x = jnp.concatenate(pooled, axis=-1)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)

@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from slowfast_jax import ops
 from slowfast_jax.config_lib import STAGE_DEPTHS
 from slowfast_jax.models import detection_head as detection_lib
 from slowfast_jax.models import fusion as fusion_lib
@@ -208,7 +209,7 @@ class VideoResNet(nn.Module):
       return self.detection_head(x, pathways, boxes, box_mask, train)
     pooled, per_position = head_lib.Head(
         self.num_classes, self.head_pool_windows(), self.dropout_rate,
-        name="head")(x, train)
+        ops.resolve(self.conv_impl), name="head")(x, train)
     if output == "per_position_logits":
       return per_position
     if output == "features":

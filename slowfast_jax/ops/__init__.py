@@ -3,12 +3,13 @@
 `resolve(model.conv_impl)` picks them for the whole network at once:
 - "native": XLA's own ops, the path for TPU and GPU: one
   `lax.conv_general_dilated` per convolution, autodiff through BatchNorm's
-  batch moments, `reduce_window` max-pooling.
+  batch moments, `reduce_window` max- and average-pooling.
 - "fast": what XLA:CPU runs faster, the same numbers up to float rounding:
   3D convolutions as 2D convolutions over frames and channel matmuls
   (`conv3d`) with hand-written 2D-convolution gradients (`conv2d`),
   BatchNorm's closed-form training gradient (`batch_norm`), the stem's
-  max-pool as a max of strided views (`max_pool`).
+  max-pool as a max of strided views (`max_pool`), the head's average pool
+  over a whole map as a matmul (`avg_pool`).
 - "auto": "fast" on the CPU backend, "native" elsewhere.
 
 `roi_align` (the detection head's RoIAlign) has one formulation.
