@@ -1,5 +1,9 @@
 """Shared test setup: tests run on CPU, quietly; bench/'s helpers importable.
 
+Tests sit in one folder per package folder (`tests/models/`, `tests/ops/`,
+...); the helpers they share stay here, importable from every folder since
+pytest puts this conftest's folder on `sys.path`.
+
 One persistent compilation cache serves the whole session: this process, the
 pytest-xdist workers and every child JAX process the tests start inherit
 `JAX_COMPILATION_CACHE_DIR`, so a program that several tests compile (a tiny

@@ -44,6 +44,8 @@ AVA_REFERENCES = sorted(p.name[:-len("_io.npz")]
                         for p in AVA_REFERENCE_DIR.glob("*_tiny*_io.npz"))
 requires_ava_references = pytest.mark.skipif(
     not AVA_REFERENCES, reason=f"no reference files in {AVA_REFERENCE_DIR}")
+# The release evaluator's AVA ground truth, detections and mAP per class.
+AVA_EVAL_DIR = REFERENCE_DIR.parent / "ava_eval"
 
 
 def preset_of(reference: str) -> str:

@@ -7,13 +7,13 @@ from common import ROOT
 PRESETS = sorted(p.stem for p in (ROOT / "configs").glob("*.py")
                  if not p.stem.startswith(("demo", "finetune", "_", "ava_",
                                            "charades_", "ssv2_")))
-# The detection presets (tests/test_detection_model.py).
+# The detection presets (tests/models/test_detection_model.py).
 AVA_PRESETS = sorted(p.stem for p in (ROOT / "configs").glob("ava_*.py"))
-# The multi-label presets (tests/test_charades.py): Kinetics models with a
+# The multi-label presets (tests/evaluation/test_charades.py): Kinetics models with a
 # 157-class head.
 CHARADES_PRESETS = sorted(p.stem for p in
                           (ROOT / "configs").glob("charades_*.py"))
-# The Something-Something v2 presets (tests/test_ssv2.py): 174 classes.
+# The Something-Something v2 presets (tests/data/test_ssv2.py): 174 classes.
 SSV2_PRESETS = sorted(p.stem for p in (ROOT / "configs").glob("ssv2_*.py"))
 
 

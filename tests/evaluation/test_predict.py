@@ -21,7 +21,7 @@ import eval_configs
 from model_configs import load_preset
 from model_configs import random_variables
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_predict_prints_five_names_per_video_and_reports_bad_files(tmp_path):

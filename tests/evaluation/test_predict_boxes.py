@@ -27,7 +27,7 @@ from slowfast_jax.evaluation import scorer
 from model_configs import load_preset
 from model_configs import random_variables
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Action ids 1, 2 and 4 named; id 3 is not in the map.
 LABEL_MAP = ('item {\n  name: "stand"\n  id: 1\n}\n'
              'item {\n  name: "sit"\n  id: 2\n}\n'

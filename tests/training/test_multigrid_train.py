@@ -13,7 +13,7 @@ import processes
 import test_train
 import train_configs
 
-CONFIG = pathlib.Path(__file__).with_name("multigrid_train_config.py")
+CONFIG = pathlib.Path(__file__).parents[1] / "multigrid_train_config.py"
 FINAL_STEP = 9
 
 

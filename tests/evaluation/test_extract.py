@@ -19,7 +19,7 @@ from slowfast_jax.evaluation import windows
 
 import eval_configs
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 NTSC = fractions.Fraction(30000, 1001)  # 29.97 fps.
 
 

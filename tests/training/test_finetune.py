@@ -25,7 +25,7 @@ import eval_configs
 import processes
 import train_configs
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 RECIPE = str(ROOT / "configs" / "finetune.py")
 
 

@@ -1,19 +1,15 @@
 """AVA frame mAP against the release's evaluator output, and hand-made cases."""
 
 import json
-import pathlib
 
 import numpy as np
 import pytest
 
 from slowfast_jax.evaluation import ava_metrics
 
-# `../shared/reference/ava_eval/` beside the checkout (or a worktree's parent).
-REFERENCE = next(
-    (p / "shared" / "reference" / "ava_eval"
-     for p in pathlib.Path(__file__).resolve().parents
-     if (p / "shared" / "reference" / "ava_eval").exists()),
-    pathlib.Path("missing"))
+import convert_references
+
+REFERENCE = convert_references.AVA_EVAL_DIR
 LABELS = {1: "bend", 3: "crouch", 4: "dance"}
 A = [0.1, 0.1, 0.4, 0.5]  # Ground-truth boxes, x1, y1, x2, y2.
 B = [0.5, 0.2, 0.9, 0.8]

@@ -13,8 +13,9 @@ import pathlib
 import sys
 import types
 
-sys.path[:0] = [sys.argv[1], str(pathlib.Path(__file__).parent),
-                str(pathlib.Path(__file__).parents[1])]
+# The release, this folder (test_multigrid), tests/ (its helpers), the checkout.
+sys.path[:0] = [sys.argv[1], *(str(p) for p in
+                               pathlib.Path(__file__).resolve().parents[:3])]
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from slowfast.datasets import multigrid_helper

@@ -28,7 +28,7 @@ from slowfast_jax.evaluation import ava_metrics
 
 from model_configs import AVA_PRESETS
 from model_configs import load_preset
-from test_ava_metrics import REFERENCE
+from convert_references import AVA_EVAL_DIR as REFERENCE
 
 HEIGHT, WIDTH, NUM_FRAMES = 48, 64, 150
 SIZES = {"vid_d": (56, 64)}  # (height, width) of the frames, if not these.

@@ -30,7 +30,7 @@ from slowfast_jax.export import stablehlo
 
 import model_configs
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 import export_models  # bench/export_models.py  # pylint: disable=g-import-not-at-top,wrong-import-position
 TOLERANCE = 1e-4

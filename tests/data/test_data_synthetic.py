@@ -14,7 +14,7 @@ from slowfast_jax.data import sampling
 from slowfast_jax.data import synthetic
 from slowfast_jax.data import video_lists
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _displacement(frames, step):

@@ -21,7 +21,7 @@ from slowfast_jax.data import prepare
 from slowfast_jax.data import prepare_worker
 from slowfast_jax.data import video_lists
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _read_split(data_dir, name, split):

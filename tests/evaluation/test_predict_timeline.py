@@ -18,7 +18,7 @@ from slowfast_jax.evaluation import windows
 
 import eval_configs
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 NAMES = ["moving left", "moving right"]
 
 
