@@ -49,3 +49,12 @@ def random_variables(model, inputs, seed: int = 0):
     return (rng.randn(*leaf.shape) / np.sqrt(fan_in)).astype(np.float32)
 
   return jax.tree.map(fill, shapes)
+
+
+def assert_config_fields(config, expected):
+  """Each `(section, field): value` of `expected` (section None: top level)
+  equals the config's; lists compare as lists."""
+  for (section, field), want in expected.items():
+    got = (config[section] if section else config)[field]
+    got = list(got) if isinstance(want, list) else got
+    assert got == want, (section, field)
