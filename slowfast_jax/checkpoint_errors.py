@@ -8,6 +8,7 @@ the file and the fix; any other error is a bug and keeps its traceback.
 
 import contextlib
 import json
+import logging
 import re
 import sys
 import traceback
@@ -73,13 +74,23 @@ def _mismatch(error: BaseException) -> str | None:
   return None
 
 
-def _from_orbax_read(unraisable) -> bool:
-  """Whether an unraisable error is a leftover of a failed orbax read."""
-  if (isinstance(unraisable.exc_value, RuntimeError) and
-      "Event loop is closed" in str(unraisable.exc_value)):
+def _from_orbax_read(error: BaseException | None, trace) -> bool:
+  """Whether `error` (raised along `trace`) is a leftover of a failed orbax read."""
+  if isinstance(error, RuntimeError) and "Event loop is closed" in str(error):
     return True
-  frames = traceback.extract_tb(unraisable.exc_traceback)
+  frames = traceback.extract_tb(trace)
   return any("/orbax/checkpoint/" in frame.filename for frame in frames)
+
+
+class _DropOrbaxReadLeftovers(logging.Filter):
+  """Drops asyncio's "exception was never retrieved" records of orbax reads."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    return error is None or not _from_orbax_read(error, error.__traceback__)
+
+
+_DROP_ORBAX_READ_LEFTOVERS = _DropOrbaxReadLeftovers()  # Added at most once.
 
 
 def _ignore_failed_read_leftovers() -> None:
@@ -87,9 +98,11 @@ def _ignore_failed_read_leftovers() -> None:
 
   When one array of a restore fails, orbax closes its event loop while the
   other arrays' reads are in flight; each read that finishes later reports a
-  RuntimeError (or its own read error) through `sys.unraisablehook`, which
-  would bury the one-line error under tracebacks. Other unraisable errors
-  still reach the old hook.
+  RuntimeError (or its own read error) through `sys.unraisablehook`, or, for a
+  future nobody awaited any more, through the `asyncio` logger when it is
+  garbage-collected (after the one-line error was printed). Either would bury
+  the one-line error under tracebacks. Other unraisable errors and log
+  records still come through.
   Installed once per process, before the first read.
   """
   previous = sys.unraisablehook
@@ -97,11 +110,12 @@ def _ignore_failed_read_leftovers() -> None:
     return
 
   def hook(unraisable):
-    if not _from_orbax_read(unraisable):
+    if not _from_orbax_read(unraisable.exc_value, unraisable.exc_traceback):
       previous(unraisable)
 
   hook.ignores_closed_event_loop = True
   sys.unraisablehook = hook
+  logging.getLogger("asyncio").addFilter(_DROP_ORBAX_READ_LEFTOVERS)
 
 
 @contextlib.contextmanager

@@ -27,6 +27,19 @@ def _save(state, tmp_path) -> str:
   return path
 
 
+@pytest.fixture(name="blobs")
+def _blobs() -> dict:
+  """The tiny SlowFast 8×8 reference's Caffe2 pickle (`{"blobs": {...}}`)."""
+  with open(refs.REFERENCE_DIR / f"{REFERENCE}.pkl", "rb") as f:
+    return pickle.load(f, encoding="latin1")  # Our own reference file.
+
+
+def _save_blobs(blobs, tmp_path) -> str:
+  path = tmp_path / "edited.pkl"
+  path.write_bytes(pickle.dumps(blobs, protocol=2))
+  return path
+
+
 def _convert(path, **kwargs):
   return convert.convert_checkpoint(path, refs.tiny_config(REFERENCE), **kwargs)
 
@@ -68,39 +81,27 @@ def test_checkpoint_of_another_preset_lists_every_difference():
   assert "is the config the one the checkpoint was trained with?" in message
 
 
-def test_caffe2_unknown_blob_is_unexpected(tmp_path):
-  with open(refs.REFERENCE_DIR / f"{REFERENCE}.pkl", "rb") as f:
-    blobs = pickle.load(f, encoding="latin1")  # Our own reference file.
+def test_caffe2_unknown_blob_is_unexpected(blobs, tmp_path):
   blobs["blobs"]["res2_0_branch2a_w_extra"] = np.zeros(3, np.float32)
-  path = tmp_path / "extra.pkl"
-  path.write_bytes(pickle.dumps(blobs, protocol=2))
   with pytest.raises(convert.CheckpointMismatchError,
                      match="res2_0_branch2a_w_extra"):
-    _convert(path)
+    _convert(_save_blobs(blobs, tmp_path))
 
 
-def test_two_blobs_for_one_tensor(tmp_path):
-  with open(refs.REFERENCE_DIR / f"{REFERENCE}.pkl", "rb") as f:
-    blobs = pickle.load(f, encoding="latin1")
+def test_two_blobs_for_one_tensor(blobs, tmp_path):
   # The s2 fusion is named after the last Fast res2 block (2); a second name
   # for it must not silently win.
   blobs["blobs"]["t_res2_1_branch2c_bn_subsample_w"] = \
       blobs["blobs"]["t_res2_2_branch2c_bn_subsample_w"]
-  path = tmp_path / "twice.pkl"
-  path.write_bytes(pickle.dumps(blobs, protocol=2))
   with pytest.raises(convert.CheckpointMismatchError,
                      match="several tensors map to the same name"):
-    _convert(path)
+    _convert(_save_blobs(blobs, tmp_path))
 
 
-def test_caffe2_trailing_unit_dims_are_tolerated(tmp_path):
-  with open(refs.REFERENCE_DIR / f"{REFERENCE}.pkl", "rb") as f:
-    blobs = pickle.load(f, encoding="latin1")
+def test_caffe2_trailing_unit_dims_are_tolerated(blobs, tmp_path):
   blobs["blobs"]["pred_w"] = blobs["blobs"]["pred_w"][..., None, None, None]
   blobs["blobs"]["res_conv1_bn_s"] = blobs["blobs"]["res_conv1_bn_s"][:, None]
-  path = tmp_path / "padded.pkl"
-  path.write_bytes(pickle.dumps(blobs, protocol=2))
-  variables, _ = _convert(path)
+  variables, _ = _convert(_save_blobs(blobs, tmp_path))
   np.testing.assert_array_equal(
       variables["params"]["head"]["projection"]["kernel"],
       blobs["blobs"]["pred_w"][..., 0, 0, 0].T)
