@@ -186,7 +186,7 @@ def _raised_in(filename: str) -> Exception:
 def test_unretrieved_orbax_read_futures_are_not_logged(caplog):
   """A restore's reads still in flight after its first failure end as futures
   nobody awaits; asyncio logs each when it is collected, after the `error:`
-  line (seen in CI about once in 12 runs of the resume test above). Those
+  line (once in CI, and in 1 of 12 runs of the resume test above). Those
   records are dropped; others still reach the log."""
   with checkpoint_errors.explained("unused", "unused"):  # Installs the filter.
     pass
