@@ -27,6 +27,11 @@ IMPLS = ("native", "fast")
 enable_cpu_fast_path = xla_cpu.enable_cpu_fast_path
 
 
+def unknown_impl(op: str, impl: str) -> ValueError:
+  """The error for an `impl` of `op` other than "native" and "fast"."""
+  return ValueError(f"Unknown {op} impl {impl!r}; expected 'native' or 'fast'.")
+
+
 def resolve(impl: str) -> str:
   """`model.conv_impl` ("auto", "native" or "fast") → "native" or "fast"."""
   if impl == "auto":

@@ -13,15 +13,16 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from slowfast_jax import ops
+
 
 def avg_pool(x: jax.Array, window: Sequence[int], impl: str) -> jax.Array:
   """`(batch, T, H, W, C)` → `(batch, T − t + 1, H − h + 1, W − w + 1, C)`."""
   if impl == "fast" and tuple(x.shape[1:4]) == tuple(window):
     return _mean_as_matmul(x)
-  if impl in ("native", "fast"):
+  if impl in ops.IMPLS:
     return nn.avg_pool(x, tuple(window), strides=(1, 1, 1), padding="VALID")
-  raise ValueError(f"Unknown avg-pool impl {impl!r}; expected 'native' or "
-                   "'fast'.")
+  raise ops.unknown_impl("avg-pool", impl)
 
 
 def _mean_as_matmul(x: jax.Array) -> jax.Array:

@@ -11,6 +11,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from slowfast_jax import ops
+
 
 def num_groups(batch: int, group_size: int) -> int:
   """How many statistics groups a batch of `batch` clips splits into."""
@@ -118,7 +120,6 @@ def normalize_in_training(x: jax.Array, scale: jax.Array, bias: jax.Array,
     mean, var = jax.lax.stop_gradient((mean, var))
     y = normalize_with_batch_stats(grouped, mean, var, scale, bias, epsilon)
   else:
-    raise ValueError(f"Unknown BatchNorm impl {impl!r}; expected 'native' or "
-                     "'fast'.")
+    raise ops.unknown_impl("BatchNorm", impl)
   return (y.reshape(x.shape), jax.lax.stop_gradient(mean),
           jax.lax.stop_gradient(var))

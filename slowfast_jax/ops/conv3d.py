@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from slowfast_jax import ops
 from slowfast_jax.ops import conv2d
 
 _DIMENSION_NUMBERS = ("NDHWC", "DHWIO", "NDHWC")
@@ -206,4 +207,4 @@ def conv3d(inputs: jax.Array, kernel: jax.Array, strides: Sequence[int],
     if formulation is None:
       return _native(inputs, kernel, strides)
     return formulation(inputs, kernel, strides)
-  raise ValueError(f"Unknown conv impl {impl!r}; expected 'native' or 'fast'.")
+  raise ops.unknown_impl("conv", impl)

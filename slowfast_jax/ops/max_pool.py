@@ -10,6 +10,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from slowfast_jax import ops
+
 
 def _window_taps(x: jax.Array):
   """The 9 strided views of `x` (−inf padded by 1), one per 3×3 window tap.
@@ -38,8 +40,7 @@ def max_pool_3x3_stride2(x: jax.Array, impl: str) -> jax.Array:
         (1, 1, 2, 2, 1), ((0, 0), (0, 0), (1, 1), (1, 1), (0, 0)))
   if impl == "fast":
     return _max_of_strided_views(x)
-  raise ValueError(f"Unknown max-pool impl {impl!r}; expected 'native' or "
-                   "'fast'.")
+  raise ops.unknown_impl("max-pool", impl)
 
 
 @jax.custom_vjp
