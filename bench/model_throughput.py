@@ -2,7 +2,8 @@ r"""Model throughput: this project vs the PyTorch reference, on one machine.
 
   python bench/model_throughput.py
       [--presets slowfast_8x8_r50,slowfast_4x16_r50,slow_8x8_r50]
-      [--batches 1,8] [--train-batches 4,8] [--rounds 5] [--settle 1]
+      [--batches 1,8] [--train-batches 4,8] [--rounds 5] [--repeats 2]
+      [--train-repeats 1] [--settle 1]
       [--conv-impl auto] [--processes] [--jit project|plain]
       [--output bench/results/model_throughput.json]
 
@@ -429,7 +430,8 @@ def worker_command(kind, argv):
 
 def bench_job(job, batch, jax_side, torch_side, args, peak):
   """Compiles and times one job ("infer" or "train") at one batch size."""
-  seed, repeats = (0, args.repeats) if job == "infer" else (1, 1)
+  seed, repeats = ((0, args.repeats) if job == "infer" else
+                   (1, args.train_repeats))
   shapes = jax_side.input_shapes(batch=batch)
   info = jax_side.prepare(job=job, shapes=shapes, seed=seed)
   if torch_side:
@@ -507,6 +509,8 @@ def parse_args(argv=None):
   parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--repeats", type=int, default=2,
                       help="inference calls per round and side")
+  parser.add_argument("--train-repeats", type=int, default=1,
+                      help="training steps per round and side")
   parser.add_argument("--settle", type=int, default=1,
                       help="untimed calls per round and side before the "
                       "timed ones (0: time the first call after a switch)")

@@ -72,34 +72,67 @@ def _temporal_conv(inputs, kernel, strides):
   return _temporal_shifted_matmuls(spatial, kernel[:, 0, 0], st)
 
 
+# Output width from which a stride-1 kt×1×1 conv's forward runs one matmul per
+# tap (Slow res4 and res5): transposing those kernels for one matmul to all
+# taps costs XLA:CPU more than the smaller matmuls lose.
+PER_TAP_MIN_FEATURES = 128
+
+
 def _temporal_taps_as_channels(inputs, kernel):
   """Stride 1 in time: one matmul to all kt taps `(in, kt·out)`, then the
   taps shifted in time and summed.
 
   One matmul with kt·out columns instead of kt matmuls with out columns on
-  shifted inputs; its backward has one input matmul instead of kt.
+  shifted inputs; its backward has one input matmul instead of kt. Kernels
+  at least `PER_TAP_MIN_FEATURES` wide run their forward one tap at a time
+  (`_matmul_per_tap`), with this gradient.
   """
+  if kernel.shape[2] >= PER_TAP_MIN_FEATURES:
+    return _matmul_per_tap(inputs, kernel)
+  return _one_matmul_to_all_taps(inputs, kernel)
+
+
+def _one_matmul_to_all_taps(inputs, kernel):
   kt, cin, cout = kernel.shape
   taps = _matmul_channels(inputs,
                           kernel.transpose(1, 0, 2).reshape(cin, kt * cout))
-  return _sum_shifted_taps(taps, kt, cout)
+  return _sum_shifted_taps(jnp.split(taps, kt, axis=-1))
 
 
-def _sum_shifted_taps(taps, kt, cout):
-  """`(…, kt·out)` taps per input frame → `(…, out)`: output frame t sums tap
-  dt of input frame t + dt − kt // 2 (zero padding in time).
+@jax.custom_vjp
+def _matmul_per_tap(inputs, kernel):
+  """`_one_matmul_to_all_taps` as kt matmuls by `kernel[dt]`: no kernel
+  transpose; the gradient is the one matmul's."""
+  return _sum_shifted_taps([_matmul_channels(inputs, tap) for tap in kernel])
+
+
+def _matmul_per_tap_fwd(inputs, kernel):
+  return _matmul_per_tap(inputs, kernel), (inputs, kernel)
+
+
+def _matmul_per_tap_bwd(residuals, output_grad):
+  # Only the linear map's transpose is used: XLA drops its forward product.
+  return jax.vjp(_one_matmul_to_all_taps, *residuals)[1](output_grad)
+
+
+_matmul_per_tap.defvjp(_matmul_per_tap_fwd, _matmul_per_tap_bwd)
+
+
+def _sum_shifted_taps(taps):
+  """kt taps `(batch, time, …, out)` per input frame → `(batch, time, …,
+  out)`: output frame t sums tap dt of input frame t + dt − kt // 2 (zero
+  padding in time).
 
   Each tap is sliced, then padded: XLA fuses those small pads into the sum,
   where padding the whole taps tensor first makes XLA write it out padded.
   """
-  frames = taps.shape[1]
-  taps = taps.reshape(*taps.shape[:4], kt, cout)
+  kt, frames = len(taps), taps[0].shape[1]
   shifted = []
-  for dt in range(kt):
+  for dt, tap in enumerate(taps):
     shift = dt - kt // 2
     if abs(shift) >= frames:  # Reads only padding.
       continue
-    tap = taps[:, max(0, shift):frames + min(0, shift), :, :, dt]
+    tap = tap[:, max(0, shift):frames + min(0, shift)]
     shifted.append(_pad_time(tap, max(0, -shift), max(0, shift)))
   return sum(shifted[1:], shifted[0])
 
@@ -154,7 +187,7 @@ def _spatiotemporal_conv(inputs, kernel, strides):
   taps_as_channels = kernel.transpose(1, 2, 3, 0, 4).reshape(kh, kw, cin,
                                                              kt * cout)
   taps = _conv2d_over_frames(inputs, taps_as_channels, strides[1:])
-  return _sum_shifted_taps(taps, kt, cout)
+  return _sum_shifted_taps(jnp.split(taps, kt, axis=-1))
 
 
 def fast_formulation(kernel_shape: Sequence[int], strides: Sequence[int]):

@@ -27,14 +27,10 @@ PRESET_KERNELS = [
 OTHER_KERNELS = [((5, 1, 1), (2, 1, 1))]
 
 
-# Even and odd sizes: a stride-2 input gradient interleaves phases and crops.
-@pytest.mark.parametrize("input_size", [(8, 12, 10), (9, 13, 11)])
-@pytest.mark.parametrize("kernel_size,strides", PRESET_KERNELS + OTHER_KERNELS)
-def test_fast_formulation_matches_native_forward_and_gradients(
-    kernel_size, strides, input_size):
+def assert_fast_matches_native(kernel_size, strides, input_size, features):
   rng = np.random.RandomState(0)
   inputs = jnp.asarray(rng.randn(2, *input_size, 3), jnp.float32)
-  kernel = jnp.asarray(rng.randn(*kernel_size, 3, 5), jnp.float32)
+  kernel = jnp.asarray(rng.randn(*kernel_size, 3, features), jnp.float32)
 
   def loss(impl):
     def f(x, k):
@@ -51,6 +47,20 @@ def test_fast_formulation_matches_native_forward_and_gradients(
   np.testing.assert_allclose(fast_value, native_value, rtol=1e-5, atol=1e-3)
   for fast_grad, native_grad in zip(fast_grads, native_grads):
     np.testing.assert_allclose(fast_grad, native_grad, atol=1e-4, rtol=1e-5)
+
+
+# Even and odd sizes: a stride-2 input gradient interleaves phases and crops.
+@pytest.mark.parametrize("input_size", [(8, 12, 10), (9, 13, 11)])
+@pytest.mark.parametrize("kernel_size,strides", PRESET_KERNELS + OTHER_KERNELS)
+def test_fast_formulation_matches_native_forward_and_gradients(
+    kernel_size, strides, input_size):
+  assert_fast_matches_native(kernel_size, strides, input_size, features=5)
+
+
+# Wide kt×1×1 kernels run their forward one matmul per tap (Slow res4, res5).
+def test_per_tap_forward_of_wide_kernels_matches_native():
+  assert_fast_matches_native((3, 1, 1), (1, 1, 1), (8, 6, 5),
+                             features=conv3d.PER_TAP_MIN_FEATURES)
 
 
 # Clips shorter than the kernel's reach: some taps read only padding.
