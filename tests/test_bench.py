@@ -122,6 +122,31 @@ def test_processes_mode_times_a_plain_jit_in_a_worker(tmp_path):
   assert row["train"][0]["xla_flops_per_step"] > 0
 
 
+def test_inference_and_train_step_take_their_own_repeats(bench, monkeypatch):
+  class Side:
+    def input_shapes(self, batch):
+      return [[batch, 4, 8, 8, 3]]
+
+    def prepare(self, job, shapes, seed):
+      return {"compile_s": 0.0, "flops": None}
+
+    def call(self):
+      pass
+
+  repeats = {}
+
+  def alternate(jax_fn, torch_fn, rounds, repeats_per_round, clips, settle):
+    repeats[len(repeats)] = repeats_per_round
+    return {"jax": 1.0, "torch": None, "jax_first": 1.0, "torch_first": None}
+
+  monkeypatch.setattr(bench, "alternate", alternate)
+  args = bench.parse_args(["--repeats", "10", "--train-repeats", "3"])
+  bench.bench_job("infer", 1, Side(), None, args, peak=None)
+  bench.bench_job("train", 4, Side(), None, args, peak=None)
+  assert repeats == {0: 10, 1: 3}
+  assert bench.parse_args([]).train_repeats == 1
+
+
 def test_other_widths_need_skip_torch(bench):
   with pytest.raises(SystemExit):
     bench.parse_args(["--width", "8"])
