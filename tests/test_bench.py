@@ -133,17 +133,17 @@ def test_inference_and_train_step_take_their_own_repeats(bench, monkeypatch):
     def call(self):
       pass
 
-  repeats = {}
+  repeats = []
 
   def alternate(jax_fn, torch_fn, rounds, repeats_per_round, clips, settle):
-    repeats[len(repeats)] = repeats_per_round
+    repeats.append(repeats_per_round)
     return {"jax": 1.0, "torch": None, "jax_first": 1.0, "torch_first": None}
 
   monkeypatch.setattr(bench, "alternate", alternate)
   args = bench.parse_args(["--repeats", "10", "--train-repeats", "3"])
   bench.bench_job("infer", 1, Side(), None, args, peak=None)
   bench.bench_job("train", 4, Side(), None, args, peak=None)
-  assert repeats == {0: 10, 1: 3}
+  assert repeats == [10, 3]
   assert bench.parse_args([]).train_repeats == 1
 
 
