@@ -16,11 +16,15 @@
 
 Importing this package sets XLA:CPU's compiler option for the model in
 `XLA_FLAGS` if JAX's backends are not up yet (`xla_cpu`), so that any jit of
-the model in the process compiles with it.
+the model in the process compiles with it, and has CPU computations run on
+the calling thread; the first trace of the model on CPU has glibc keep freed
+memory, so each call reuses the pages of the last one's temporaries
+(`cpu_heap`).
 """
 
 import jax
 
+from slowfast_jax.ops import cpu_heap
 from slowfast_jax.ops import xla_cpu
 
 IMPLS = ("native", "fast")
@@ -33,9 +37,15 @@ def unknown_impl(op: str, impl: str) -> ValueError:
 
 
 def resolve(impl: str) -> str:
-  """`model.conv_impl` ("auto", "native" or "fast") → "native" or "fast"."""
+  """`model.conv_impl` ("auto", "native" or "fast") → "native" or "fast".
+
+  On the CPU backend, also `cpu_heap.keep_freed_memory()` (once).
+  """
+  on_cpu = jax.default_backend() == "cpu"
+  if on_cpu:
+    cpu_heap.keep_freed_memory()
   if impl == "auto":
-    return "fast" if jax.default_backend() == "cpu" else "native"
+    return "fast" if on_cpu else "native"
   if impl in IMPLS:
     return impl
   raise ValueError(

@@ -22,6 +22,8 @@ import os
 from absl import logging
 import jax
 
+from slowfast_jax.ops import cpu_heap
+
 OPTION = "xla_cpu_experimental_ynn_fusion_type"
 _YNN_FUSIONS = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
 # jaxlib (major, minor) versions whose XLA knows the option. XLA aborts the
@@ -58,10 +60,14 @@ def enable_cpu_fast_path() -> bool:
 
   Call before JAX's first computation (importing `slowfast_jax.models` does).
   A value the user put in `XLA_FLAGS` stays. Off CPU the option is unused.
+  Also runs CPU computations on the calling thread
+  (`cpu_heap.run_cpu_calls_inline`), if the backends have not started.
 
   Returns:
     Whether `XLA_FLAGS` sets the option (now or already).
   """
+  if not _backends_initialized():
+    cpu_heap.run_cpu_calls_inline()
   if _option_in_xla_flags():
     return True
   if _backends_initialized():
