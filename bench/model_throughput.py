@@ -227,7 +227,10 @@ class JaxSide:
         source = formats.SourceTensors(
             path=weights, file_format=formats.TORCH_ZIP, is_caffe2=False,
             tensors=dict(arrays), container_key="", extras={})
-      self.variables, _ = convert_load.convert_tensors(source, config.model)
+      variables, _ = convert_load.convert_tensors(source, config.model)
+      # On the device once, as PyTorch's weights sit in its module: numpy
+      # arguments would be copied in on every call.
+      self.variables = self.jax.device_put(variables)
     else:
       shapes = self.input_shapes(1)
       self.variables = self.jax.jit(self.model.init)(

@@ -181,3 +181,20 @@ def test_torch_side_saves_its_weights_and_runs_both_jobs(bench, tmp_path,
   assert not torch.equal(before, side.model.fc.weight)  # An SGD step.
   side.prepare(job="infer", shapes=shapes, seed=0)
   side.call()
+
+
+def test_jax_side_puts_the_converted_weights_on_the_device(bench, tmp_path,
+                                                           monkeypatch):
+  import jax  # pylint: disable=g-import-not-at-top
+  from slowfast_jax.convert import load as convert_load  # pylint: disable=g-import-not-at-top
+  converted = {"params": {"w": np.ones((2, 3), np.float32)},
+               "batch_stats": {"mean": np.zeros(3, np.float32)}}
+  monkeypatch.setattr(convert_load, "convert_tensors",
+                      lambda source, config: (converted, None))
+  weights = tmp_path / "weights.npz"
+  np.savez(weights, w=np.ones(2))
+  side = bench.JaxSide(bench.parse_args(["--width", "8", "--skip-torch"]))
+  side.setup(preset="slow_8x8_r50", weights=str(weights))
+  leaves = jax.tree.leaves(side.variables)
+  assert len(leaves) == 2  # Numpy arguments would be copied in every call.
+  assert all(isinstance(a, jax.Array) for a in leaves)
