@@ -4,8 +4,10 @@
 on TPU and GPU, faster ones on CPU. Importing this package before JAX's first
 computation also sets XLA:CPU's option for the model in `XLA_FLAGS`
 (`slowfast_jax.ops.enable_cpu_fast_path()`), so any `jax.jit` of the model
-runs at full speed on CPU. Imported after JAX has computed something, only the
-project's own jits get the option.
+runs at full speed on CPU, and turns off the CPU client's async dispatch; the
+model's first trace on CPU has glibc keep freed memory for the next call
+(`slowfast_jax.ops.cpu_heap`). Imported after JAX has computed something, only
+the project's own jits get the option, and dispatch stays asynchronous.
 """
 
 from typing import Any
