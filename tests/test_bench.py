@@ -196,5 +196,6 @@ def test_jax_side_puts_the_converted_weights_on_the_device(bench, tmp_path,
   side = bench.JaxSide(bench.parse_args(["--width", "8", "--skip-torch"]))
   side.setup(preset="slow_8x8_r50", weights=str(weights))
   leaves = jax.tree.leaves(side.variables)
-  assert len(leaves) == 2  # Numpy arguments would be copied in every call.
+  assert len(leaves) == 2
+  # Numpy arguments would be copied in on every call.
   assert all(isinstance(a, jax.Array) for a in leaves)
