@@ -5,10 +5,12 @@ several devices or several processes run the entry points (`train.py`,
 `eval.py`) or a worker script in children, with their output in a log file.
 """
 
+import json
 import os
 import pathlib
 import socket
 import subprocess
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -85,3 +87,17 @@ def wait_all(processes: list[subprocess.Popen], log_paths,
       f"--- process {i} exited {s}:\n{log[-3000:]}"
       for i, (s, log) in enumerate(zip(statuses, logs)))
   return logs
+
+
+def run_json_child(script: str, *argv: str, xla_flags: str | None = None
+                   ) -> dict:
+  """Runs `python -c script *argv` on CPU with the package importable (and
+  `XLA_FLAGS` set to `xla_flags`, or unset); returns its last stdout line,
+  parsed as JSON."""
+  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
+  env.pop("XLA_FLAGS", None)
+  if xla_flags is not None:
+    env["XLA_FLAGS"] = xla_flags
+  out = subprocess.run([sys.executable, "-c", script, *argv], env=env,
+                       check=True, capture_output=True, text=True).stdout
+  return json.loads(out.splitlines()[-1])

@@ -1,16 +1,13 @@
 """XLA:CPU's per-call temporaries reuse their pages once the package is in."""
 
-import json
 import os
 import platform
-import subprocess
-import sys
 
 import pytest
 
 from slowfast_jax.ops import cpu_heap
 
-from processes import ROOT
+from processes import run_json_child
 
 # A child process: maybe imports the package (before or after JAX's backend
 # starts) and resolves the model's ops as a traced layer does, then calls a
@@ -39,11 +36,7 @@ _TEMPORARY_PAGES = 96 * 2**20 // os.sysconf("SC_PAGE_SIZE")
 
 
 def _run_child(mode):
-  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
-  out = subprocess.run(
-      [sys.executable, "-c", _CHILD, mode, cpu_heap.ASYNC_DISPATCH], env=env,
-      check=True, capture_output=True, text=True).stdout
-  child = json.loads(out.splitlines()[-1])
+  child = run_json_child(_CHILD, mode, cpu_heap.ASYNC_DISPATCH)
   child["median_faults"] = sorted(child["faults"])[2]
   return child
 

@@ -1,10 +1,5 @@
 """The CPU compiler option: process-wide on import, same numbers, user wins."""
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 
 import jax
@@ -14,7 +9,7 @@ from slowfast_jax.ops import xla_cpu
 
 from model_configs import random_variables
 from model_configs import tiny_model_config
-from processes import ROOT
+from processes import run_json_child
 
 OURS = {xla_cpu.OPTION: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
 # XLA:CPU's own choice (YNNPACK for dots, elementwise ops and reductions).
@@ -45,13 +40,7 @@ print(json.dumps({
 
 
 def _run_child(mode, xla_flags=None):
-  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
-  env.pop("XLA_FLAGS", None)
-  if xla_flags is not None:
-    env["XLA_FLAGS"] = xla_flags
-  out = subprocess.run([sys.executable, "-c", _CHILD, mode], env=env,
-                       check=True, capture_output=True, text=True).stdout
-  return json.loads(out.splitlines()[-1])
+  return run_json_child(_CHILD, mode, xla_flags=xla_flags)
 
 
 def test_a_plain_jit_after_importing_the_package_compiles_with_the_option():
